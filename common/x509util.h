@@ -1,0 +1,35 @@
+/* x509util.h — certificate and TLS settings shared by the event-driven transport (tls.c) and
+ * the blocking client (tlsdial.c). Includes mbedTLS; only common/ uses it.
+ *
+ * Contract:
+ * - x509_subject_cn: the subject CN of crt as a NUL-terminated string ("" when there is none;
+ *   bytes that are not printable ASCII become '?', so the result is safe to log).
+ * - x509_host_matches: true when host (a DNS name or an IPv4/IPv6 literal) is covered by a
+ *   subjectAltName of crt: dNSName (case-insensitive, a leading "*." matches one label) or
+ *   iPAddress (byte-exact; mbedTLS 2.28 does not check IP SANs itself). The CN is not used
+ *   when the cert has SANs.
+ * - tls_conf_defaults: TLS 1.2 only, the explicit AEAD ECDHE suites and curves we support
+ *   (secp256r1 first, x25519), RNG wiring. One place so server and client agree.
+ * - tls_alert_reason: a sentence for a received TLS alert code, from the point of view of the
+ *   side that received it ("the server refused our certificate's Common Name", ...).
+ * - tls_verify_reason: a sentence for mbedTLS X.509 verify flags ("certificate has expired",
+ *   "certificate is not signed by the trusted CA", ...).
+ * - tls_strerror: mbedtls_strerror wrapper returning buf.
+ */
+#ifndef TISIM_X509UTIL_H
+#define TISIM_X509UTIL_H
+
+#include <mbedtls/ssl.h>
+#include <mbedtls/x509_crt.h>
+#include <stdbool.h>
+#include <stddef.h>
+
+void x509_subject_cn(const mbedtls_x509_crt *crt, char *buf, size_t len);
+bool x509_host_matches(const mbedtls_x509_crt *crt, const char *host);
+void tls_conf_defaults(mbedtls_ssl_config *conf, int (*f_rng)(void *, unsigned char *, size_t),
+                       void *p_rng);
+const char *tls_alert_reason(int alert, bool we_are_client);
+void tls_verify_reason(uint32_t flags, char *buf, size_t len);
+const char *tls_strerror(int ret, char *buf, size_t len);
+
+#endif
