@@ -1,0 +1,359 @@
+#include "http.h"
+
+#include <event2/buffer.h>
+#include <event2/bufferevent.h>
+#include <event2/keyvalq_struct.h>
+#include <stdarg.h>
+#include <stdbool.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "log.h"
+#include "url.h"
+
+struct route {
+    int methods;
+    char *path;
+    bool prefix;
+    http_handler fn;
+    void *arg;
+};
+
+struct http_server {
+    struct evhttp *http;
+    struct route *routes;
+    size_t n_routes;
+    http_handler fallback;
+    void *fallback_arg;
+};
+
+static bool route_matches(const struct route *r, const char *path, const char **rest)
+{
+    size_t n = strlen(r->path);
+    if (r->prefix ? strncmp(path, r->path, n) != 0 : strcmp(path, r->path) != 0)
+        return false;
+    *rest = r->prefix ? path + n : "";
+    return true;
+}
+
+static void dispatch(struct evhttp_request *req, void *arg)
+{
+    struct http_server *s = arg;
+    const struct evhttp_uri *uri = evhttp_request_get_evhttp_uri(req);
+    const char *path = uri ? evhttp_uri_get_path(uri) : NULL;
+    if (!path || !*path)
+        path = "/";
+    int method = (int)evhttp_request_get_command(req);
+    bool path_known = false;
+    for (size_t i = 0; i < s->n_routes; i++) {
+        const char *rest;
+        if (!route_matches(&s->routes[i], path, &rest))
+            continue;
+        path_known = true;
+        if (s->routes[i].methods & method) {
+            s->routes[i].fn(req, rest, s->routes[i].arg);
+            return;
+        }
+    }
+    if (s->fallback)
+        s->fallback(req, path, s->fallback_arg);
+    else if (path_known)
+        http_reply_error(req, 405, "method not allowed on %s", path);
+    else
+        http_reply_error(req, 404, "no such API: %s", path);
+}
+
+struct http_server *http_server_new(struct event_base *base, const char *host, int port,
+                                    struct tls_ctx *tls, char *err, size_t errlen)
+{
+    struct http_server *s = calloc(1, sizeof *s);
+    if (!s || !(s->http = evhttp_new(base))) {
+        snprintf(err, errlen, "out of memory");
+        free(s);
+        return NULL;
+    }
+    evhttp_set_allowed_methods(s->http, EVHTTP_REQ_GET | EVHTTP_REQ_POST | EVHTTP_REQ_PUT |
+                                            EVHTTP_REQ_DELETE | EVHTTP_REQ_HEAD);
+    evhttp_set_max_body_size(s->http, 4 << 20);
+    evhttp_set_timeout(s->http, 60);
+    evhttp_set_gencb(s->http, dispatch, s);
+    if (tls)
+        tls_evhttp_serve(s->http, tls);
+    if (!evhttp_bind_socket_with_handle(s->http, host, (ev_uint16_t)port)) {
+        snprintf(err, errlen, "cannot listen on %s:%d: %s", host, port,
+                 evutil_socket_error_to_string(EVUTIL_SOCKET_ERROR()));
+        http_server_free(s);
+        return NULL;
+    }
+    return s;
+}
+
+int http_server_route(struct http_server *s, int methods, const char *path, http_handler fn,
+                      void *arg)
+{
+    struct route *r = realloc(s->routes, (s->n_routes + 1) * sizeof *r);
+    if (!r)
+        return -1;
+    s->routes = r;
+    r = &s->routes[s->n_routes];
+    if (!(r->path = strdup(path)))
+        return -1;
+    r->methods = methods;
+    r->prefix = path[0] && path[strlen(path) - 1] == '/';
+    r->fn = fn;
+    r->arg = arg;
+    s->n_routes++;
+    return 0;
+}
+
+void http_server_fallback(struct http_server *s, http_handler fn, void *arg)
+{
+    s->fallback = fn;
+    s->fallback_arg = arg;
+}
+
+void http_server_free(struct http_server *s)
+{
+    if (!s)
+        return;
+    if (s->http)
+        evhttp_free(s->http);
+    for (size_t i = 0; i < s->n_routes; i++)
+        free(s->routes[i].path);
+    free(s->routes);
+    free(s);
+}
+
+static void reply_text(struct evhttp_request *req, int status, const char *text)
+{
+    struct evbuffer *out = evbuffer_new();
+    if (out)
+        evbuffer_add(out, text, strlen(text));
+    evhttp_add_header(evhttp_request_get_output_headers(req), "Content-Type",
+                      "application/json; charset=UTF-8");
+    evhttp_send_reply(req, status, NULL, out);
+    if (out)
+        evbuffer_free(out);
+}
+
+void http_reply_json(struct evhttp_request *req, int status, json_t *body)
+{
+    char *text = body ? json_dumps(body, JSON_INDENT(2) | JSON_PRESERVE_ORDER | JSON_ENCODE_ANY)
+                      : NULL;
+    json_decref(body);
+    if (!text) {
+        reply_text(req, 500, "\"out of memory\"\n");
+        return;
+    }
+    size_t n = strlen(text);
+    char *line = realloc(text, n + 2);
+    if (line) {
+        line[n] = '\n';
+        line[n + 1] = '\0';
+        text = line;
+    }
+    reply_text(req, status, text);
+    free(text);
+}
+
+void http_reply_error(struct evhttp_request *req, int status, const char *fmt, ...)
+{
+    char msg[1024];
+    va_list ap;
+    va_start(ap, fmt);
+    vsnprintf(msg, sizeof msg, fmt, ap);
+    va_end(ap);
+    http_reply_json(req, status, json_string(msg));
+}
+
+json_t *http_request_json(struct evhttp_request *req, char *err, size_t errlen)
+{
+    struct evbuffer *in = evhttp_request_get_input_buffer(req);
+    size_t len = evbuffer_get_length(in);
+    const char *data = (const char *)evbuffer_pullup(in, -1);
+    json_error_t jerr;
+    json_t *v = json_loadb(data ? data : "", len, 0, &jerr);
+    if (!v)
+        snprintf(err, errlen, "request body is not valid JSON: %s", jerr.text);
+    return v;
+}
+
+char *http_query_param(struct evhttp_request *req, const char *name)
+{
+    const struct evhttp_uri *uri = evhttp_request_get_evhttp_uri(req);
+    const char *query = uri ? evhttp_uri_get_query(uri) : NULL;
+    struct evkeyvalq params;
+    char *value = NULL;
+    if (!query || evhttp_parse_query_str(query, &params) != 0)
+        return NULL;
+    const char *v = evhttp_find_header(&params, name);
+    if (v)
+        value = strdup(v);
+    evhttp_clear_headers(&params);
+    return value;
+}
+
+/* ---- client ---- */
+
+struct pending {
+    struct http_client *client;
+    struct evhttp_request *req;
+    http_client_cb cb;
+    void *arg;
+    enum evhttp_request_error error;
+    bool failed;
+    struct pending *next;
+};
+
+struct http_client {
+    struct evhttp_connection *conn;
+    char host_port[300];
+    struct pending *pending;
+};
+
+struct http_client *http_client_new(struct event_base *base, const char *base_url,
+                                    struct tls_ctx *tls, int timeout_sec, char *err,
+                                    size_t errlen)
+{
+    struct url u;
+    if (url_parse(base_url, true, &u, err, errlen) != 0)
+        return NULL;
+    if (url_is_https(&u) && !tls) {
+        snprintf(err, errlen, "%s is https but no TLS settings are configured", base_url);
+        return NULL;
+    }
+    if (!url_is_https(&u) && tls) {
+        snprintf(err, errlen, "%s: TLS is on, use an https:// URL", base_url);
+        return NULL;
+    }
+    struct http_client *c = calloc(1, sizeof *c);
+    if (!c) {
+        snprintf(err, errlen, "out of memory");
+        return NULL;
+    }
+    url_host_port(&u, c->host_port, sizeof c->host_port);
+    c->conn = tls ? tls_evhttp_connection_new(tls, base, u.host, u.port)
+                  : evhttp_connection_base_new(base, NULL, u.host, (ev_uint16_t)u.port);
+    if (!c->conn) {
+        snprintf(err, errlen, "cannot create a connection to %s", c->host_port);
+        free(c);
+        return NULL;
+    }
+    evhttp_connection_set_timeout(c->conn, timeout_sec > 0 ? timeout_sec : 5);
+    evhttp_connection_set_retries(c->conn, 0);
+    return c;
+}
+
+static void pending_unlink(struct pending *p)
+{
+    for (struct pending **pp = &p->client->pending; *pp; pp = &(*pp)->next) {
+        if (*pp == p) {
+            *pp = p->next;
+            return;
+        }
+    }
+}
+
+static const char *request_error_text(enum evhttp_request_error e)
+{
+    switch (e) {
+    case EVREQ_HTTP_TIMEOUT: return "timed out";
+    case EVREQ_HTTP_EOF: return "connection closed before a reply";
+    case EVREQ_HTTP_INVALID_HEADER: return "invalid reply";
+    case EVREQ_HTTP_BUFFER_ERROR: return "connection failed";
+    case EVREQ_HTTP_REQUEST_CANCEL: return "cancelled";
+    case EVREQ_HTTP_DATA_TOO_LONG: return "reply too large";
+    }
+    return "failed";
+}
+
+static void on_request_error(enum evhttp_request_error e, void *arg)
+{
+    struct pending *p = arg;
+    p->failed = true;
+    p->error = e;
+}
+
+/* The most precise reason we can give: the TLS layer's, when the connection failed there. */
+static void failure_reason(struct pending *p, char *buf, size_t len)
+{
+    struct bufferevent *bev = evhttp_connection_get_bufferevent(p->client->conn);
+    const struct tls_peer *peer = bev ? tls_bev_peer(bev) : NULL;
+    if (peer && peer->error[0])
+        snprintf(buf, len, "%s: %s", p->client->host_port, peer->error);
+    else if (p->failed)
+        snprintf(buf, len, "%s: %s", p->client->host_port, request_error_text(p->error));
+    else
+        snprintf(buf, len, "%s: cannot connect", p->client->host_port);
+}
+
+static void on_request_done(struct evhttp_request *req, void *arg)
+{
+    struct pending *p = arg;
+    pending_unlink(p);
+    int status = req ? evhttp_request_get_response_code(req) : 0;
+    if (status == 0) {
+        char reason[512];
+        failure_reason(p, reason, sizeof reason);
+        p->cb(0, NULL, 0, reason, p->arg);
+    } else {
+        struct evbuffer *in = evhttp_request_get_input_buffer(req);
+        size_t len = evbuffer_get_length(in);
+        char *body = malloc(len + 1);
+        if (body) {
+            evbuffer_copyout(in, body, len);
+            body[len] = '\0';
+        }
+        p->cb(status, body ? body : "", body ? len : 0, NULL, p->arg);
+        free(body);
+    }
+    free(p);
+}
+
+int http_client_request(struct http_client *c, enum evhttp_cmd_type method, const char *path,
+                        const char *body, size_t body_len, http_client_cb cb, void *arg)
+{
+    struct pending *p = calloc(1, sizeof *p);
+    if (!p)
+        return -1;
+    p->client = c;
+    p->cb = cb;
+    p->arg = arg;
+    struct evhttp_request *req = evhttp_request_new(on_request_done, p);
+    if (!req) {
+        free(p);
+        return -1;
+    }
+    evhttp_request_set_error_cb(req, on_request_error);
+    struct evkeyvalq *h = evhttp_request_get_output_headers(req);
+    evhttp_add_header(h, "Host", c->host_port);
+    if (body) {
+        evhttp_add_header(h, "Content-Type", "application/json");
+        evbuffer_add(evhttp_request_get_output_buffer(req), body, body_len);
+    }
+    p->req = req;
+    p->next = c->pending;
+    c->pending = p;
+    if (evhttp_make_request(c->conn, req, method, path) != 0) {
+        /* evhttp freed req already. */
+        pending_unlink(p);
+        free(p);
+        return -1;
+    }
+    return 0;
+}
+
+void http_client_free(struct http_client *c)
+{
+    if (!c)
+        return;
+    /* evhttp frees pending requests without calling their callbacks. */
+    evhttp_connection_free(c->conn);
+    while (c->pending) {
+        struct pending *p = c->pending;
+        c->pending = p->next;
+        free(p);
+    }
+    free(c);
+}
