@@ -15,6 +15,20 @@
  * - A key given twice: the last one wins (lists are replaced, not appended).
  * - Strings and list items are heap copies owned by the target; cfg_free() releases them.
  *   A key absent from the file leaves the field untouched (so callers set defaults first).
+ *
+ * Decisions the above leaves open (config.c):
+ * - A CFG_STRING field must be NULL or a heap string (cfg_set_string) before cfg_load: a
+ *   loaded value frees the one it replaces. A list is replaced whole, [] empties it.
+ * - The first error stops loading; keys before it stay loaded (release them with cfg_free).
+ * - Line numbers: a wrong value (type, escape, list item) reports the line where its key
+ *   starts, also inside a multi-line array; an unterminated array too. Lexical errors
+ *   (unterminated string, stray ']' or '}', text after a value) report their own line.
+ * - Also accepted: indentation before anything, [ spaced ] headers, dotted keys (a.b = v in
+ *   [s] is key b of [s.a]), integers as in TOML (1_000, 0x1F, 0o17, 0b101), CRLF, a UTF-8
+ *   BOM. ';' is not a comment. An unknown key's value may be anything well-formed (floats,
+ *   inline tables, nested arrays, multi-line strings): warned about and skipped.
+ * - Errors (not in the subset): quoted keys, [[arrays of tables]], multi-line strings as the
+ *   value of a known key, \u0000 and surrogates in escapes.
  */
 #ifndef TISIM_CONFIG_H
 #define TISIM_CONFIG_H
