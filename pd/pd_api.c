@@ -1,0 +1,362 @@
+#include "pd_api.h"
+
+#include <errno.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <time.h>
+
+#include "log.h"
+#include "pd_tso.h"
+
+#define STORE_DISCONNECTED_MS (20 * 1000)
+#define STORE_DOWN_MS (30 * 60 * 1000)
+
+static int64_t now_ms(void)
+{
+    struct timespec ts;
+    clock_gettime(CLOCK_REALTIME, &ts);
+    return (int64_t)ts.tv_sec * 1000 + ts.tv_nsec / 1000000;
+}
+
+/* Followers hand the request to the leader; returns true when the caller must stop. */
+static bool forwarded(struct pd_api *api, struct evhttp_request *req)
+{
+    if (pd_member_is_leader(api->member))
+        return false;
+    pd_member_forward(api->member, req);
+    return true;
+}
+
+/* "12" → 12; anything else (including "", "0", "12x", overflow) → 0. */
+static uint64_t parse_id(const char *s)
+{
+    if (!s || *s < '1' || *s > '9')
+        return 0;
+    errno = 0;
+    char *end;
+    unsigned long long v = strtoull(s, &end, 10);
+    return (*end || errno) ? 0 : (uint64_t)v;
+}
+
+static void format_time(int64_t ms, char *buf, size_t len)
+{
+    time_t t = (time_t)(ms / 1000);
+    struct tm tm;
+    gmtime_r(&t, &tm);
+    strftime(buf, len, "%Y-%m-%dT%H:%M:%SZ", &tm);
+}
+
+static json_int_t int_of(const json_t *o, const char *key)
+{
+    return json_integer_value(json_object_get(o, key));
+}
+
+static const char *state_name(int64_t since_heartbeat_ms)
+{
+    if (since_heartbeat_ms < STORE_DISCONNECTED_MS)
+        return "Up";
+    return since_heartbeat_ms < STORE_DOWN_MS ? "Disconnected" : "Down";
+}
+
+/* {"store": {...}, "status": {...}} as real PD's StoreInfo. */
+static json_t *store_info(const json_t *s)
+{
+    int64_t last = int_of(s, "last_heartbeat_ms"), start = int_of(s, "start_ts_ms");
+    char last_s[32], start_s[32];
+    format_time(last, last_s, sizeof last_s);
+    format_time(start, start_s, sizeof start_s);
+    const char *name = state_name(now_ms() - last);
+    return json_pack(
+        "{s:{s:O, s:O, s:i, s:s, s:O, s:O, s:O, s:I, s:I}, "
+        "s:{s:I, s:I, s:I, s:I, s:s, s:s, s:s}}",
+        "store", "id", json_object_get(s, "id"), "address", json_object_get(s, "address"),
+        "state", strcmp(name, "Up") == 0 ? 0 : 1, "state_name", name, "version",
+        json_object_get(s, "version"), "status_address", json_object_get(s, "status_address"),
+        "encrypted", json_object_get(s, "encrypted"), "start_timestamp", (json_int_t)(start / 1000),
+        "last_heartbeat", (json_int_t)last * 1000000, "status", "capacity",
+        int_of(s, "capacity"), "available", int_of(s, "available"), "used_size",
+        int_of(s, "used_size"), "region_count", int_of(s, "region_count"), "start_ts", start_s,
+        "last_heartbeat_ts", last_s, "uptime", "");
+}
+
+static void handle_members(struct evhttp_request *req, const char *rest, void *arg)
+{
+    (void)rest;
+    struct pd_api *api = arg;
+    http_reply_json(req, 200, pd_member_members_json(api->member));
+}
+
+static void handle_leader(struct evhttp_request *req, const char *rest, void *arg)
+{
+    (void)rest;
+    struct pd_api *api = arg;
+    json_t *leader = pd_member_leader_json(api->member);
+    if (json_is_null(leader)) {
+        json_decref(leader);
+        http_reply_error(req, 503, "no PD leader elected yet");
+        return;
+    }
+    http_reply_json(req, 200, leader);
+}
+
+static void handle_health(struct evhttp_request *req, const char *rest, void *arg)
+{
+    (void)rest;
+    struct pd_api *api = arg;
+    http_reply_json(req, 200, pd_member_health_json(api->member));
+}
+
+static void handle_stores(struct evhttp_request *req, const char *rest, void *arg)
+{
+    (void)rest;
+    struct pd_api *api = arg;
+    if (forwarded(api, req))
+        return;
+    json_t *list = json_array();
+    size_t i;
+    json_t *s;
+    json_array_foreach(json_object_get(api->state->doc, "stores"), i, s)
+        json_array_append_new(list, store_info(s));
+    http_reply_json(req, 200, json_pack("{s:I, s:o}", "count", (json_int_t)json_array_size(list),
+                                        "stores", list));
+}
+
+static void handle_store(struct evhttp_request *req, const char *rest, void *arg)
+{
+    struct pd_api *api = arg;
+    if (forwarded(api, req))
+        return;
+    uint64_t id = parse_id(rest);
+    json_t *s = id ? pd_state_find_store(api->state, id) : NULL;
+    if (!id)
+        http_reply_error(req, 400, "invalid store id '%s'", rest);
+    else if (!s)
+        http_reply_error(req, 404, "store %llu not found", (unsigned long long)id);
+    else
+        http_reply_json(req, 200, store_info(s));
+}
+
+static void handle_regions(struct evhttp_request *req, const char *rest, void *arg)
+{
+    (void)rest;
+    struct pd_api *api = arg;
+    if (forwarded(api, req))
+        return;
+    json_t *regions = json_object_get(api->state->doc, "regions");
+    http_reply_json(req, 200, json_pack("{s:I, s:O}", "count",
+                                        (json_int_t)json_array_size(regions), "regions", regions));
+}
+
+static void handle_region(struct evhttp_request *req, const char *rest, void *arg)
+{
+    struct pd_api *api = arg;
+    if (forwarded(api, req))
+        return;
+    uint64_t id = parse_id(rest);
+    if (!id) {
+        http_reply_error(req, 400, "invalid region id '%s'", rest);
+        return;
+    }
+    size_t i;
+    json_t *r;
+    json_array_foreach(json_object_get(api->state->doc, "regions"), i, r) {
+        if ((uint64_t)int_of(r, "id") == id) {
+            http_reply_json(req, 200, json_incref(r));
+            return;
+        }
+    }
+    http_reply_error(req, 404, "region %llu not found", (unsigned long long)id);
+}
+
+static void handle_cluster(struct evhttp_request *req, const char *rest, void *arg)
+{
+    (void)rest;
+    struct pd_api *api = arg;
+    if (forwarded(api, req))
+        return;
+    http_reply_json(req, 200, json_pack("{s:I, s:I}", "id",
+                                        (json_int_t)pd_member_cluster_id(api->member),
+                                        "max_peer_count", (json_int_t)api->cfg->max_replicas));
+}
+
+static json_t *string_list(const struct cfg_list *l)
+{
+    json_t *a = json_array();
+    for (size_t i = 0; i < l->n; i++)
+        json_array_append_new(a, json_string(l->items[i]));
+    return a;
+}
+
+static const char *or_empty(const char *s)
+{
+    return s ? s : "";
+}
+
+static void handle_config(struct evhttp_request *req, const char *rest, void *arg)
+{
+    (void)rest;
+    struct pd_api *api = arg;
+    if (forwarded(api, req))
+        return;
+    const struct pd_config *c = api->cfg;
+    http_reply_json(
+        req, 200,
+        json_pack("{s:s, s:s, s:s, s:s, s:s, s:{s:I, s:s}, s:{s:I, s:s, s:s}, "
+                  "s:{s:s, s:s, s:s, s:o}}",
+                  "name", c->name, "data-dir", c->data_dir, "client-urls", c->client_urls,
+                  "peer-urls", c->peer_urls, "initial-cluster", c->initial_cluster,
+                  "replication", "max-replicas", (json_int_t)c->max_replicas, "location-labels",
+                  "", "schedule", "max-snapshot-count", (json_int_t)64, "max-store-down-time",
+                  "30m0s", "split-merge-interval", "1h0m0s", "security", "cacert-path",
+                  or_empty(c->security.cacert_path), "cert-path",
+                  or_empty(c->security.cert_path), "key-path", or_empty(c->security.key_path),
+                  "cert-allowed-cn", string_list(&c->security.cert_allowed_cn)));
+}
+
+static void handle_status(struct evhttp_request *req, const char *rest, void *arg)
+{
+    (void)rest;
+    struct pd_api *api = arg;
+    http_reply_json(req, 200, json_pack("{s:s, s:s, s:I}", "version", "tisim-0.1.0",
+                                        "git_hash", "", "start_timestamp",
+                                        (json_int_t)api->start_time));
+}
+
+/* POST /pd/api/v1/tso[?count=N] → {"tso":N,"physical":MS,"logical":L,"count":N}: the last of
+ * count consecutive timestamps. */
+static void handle_tso(struct evhttp_request *req, const char *rest, void *arg)
+{
+    (void)rest;
+    struct pd_api *api = arg;
+    if (forwarded(api, req))
+        return;
+    char *count_s = http_query_param(req, "count");
+    uint64_t count = count_s ? parse_id(count_s) : 1;
+    free(count_s);
+    uint64_t ts;
+    int status;
+    char err[256];
+    if (count == 0 || count >= PD_TSO_MAX_LOGICAL) {
+        http_reply_error(req, 400, "count must be a number from 1 to %u", PD_TSO_MAX_LOGICAL - 1);
+        return;
+    }
+    if (pd_member_tso(api->member, (uint32_t)count, &ts, &status, err, sizeof err) != 0) {
+        http_reply_error(req, status, "%s", err);
+        return;
+    }
+    http_reply_json(req, 200, json_pack("{s:I, s:I, s:I, s:I}", "tso", (json_int_t)ts,
+                                        "physical", (json_int_t)(ts >> PD_TSO_LOGICAL_BITS),
+                                        "logical", (json_int_t)(ts & (PD_TSO_MAX_LOGICAL - 1)),
+                                        "count", (json_int_t)count));
+}
+
+static json_t *read_object(struct evhttp_request *req)
+{
+    char err[256];
+    json_t *b = http_request_json(req, err, sizeof err);
+    if (b && !json_is_object(b)) {
+        snprintf(err, sizeof err, "request body must be a JSON object");
+        json_decref(b);
+        b = NULL;
+    }
+    if (!b)
+        http_reply_error(req, 400, "%s", err);
+    return b;
+}
+
+static void commit_or_fail(struct pd_api *api, struct evhttp_request *req, json_t *reply)
+{
+    char err[512];
+    if (pd_member_commit(api->member, err, sizeof err) != 0) {
+        log_error("%s", err);
+        json_decref(reply);
+        http_reply_error(req, 500, "cannot persist PD state: %s", err);
+        return;
+    }
+    http_reply_json(req, 200, reply);
+}
+
+/* POST /pd/api/v1/tikv/register
+ *   {"address":"127.0.0.1:20160","status_address":"127.0.0.1:20180","version":"...",
+ *    "encrypted":false} → {"store_id":N,"cluster_id":N}
+ * The same address gets the same id again (a restart). */
+static void handle_register(struct evhttp_request *req, const char *rest, void *arg)
+{
+    (void)rest;
+    struct pd_api *api = arg;
+    if (forwarded(api, req))
+        return;
+    json_t *b = read_object(req);
+    if (!b)
+        return;
+    const char *address = json_string_value(json_object_get(b, "address"));
+    int status = 400;
+    char err[512] = "\"address\" (host:port) is required";
+    uint64_t id = 0;
+    if (address && *address)
+        id = pd_state_register_store(api->state, address,
+                                     json_string_value(json_object_get(b, "status_address")),
+                                     json_string_value(json_object_get(b, "version")),
+                                     json_is_true(json_object_get(b, "encrypted")), now_ms(),
+                                     &status, err, sizeof err);
+    if (id == 0) {
+        log_warn("store registration refused: %s", err);
+        http_reply_error(req, status, "%s", err);
+    } else {
+        log_info("store %llu registered at %s", (unsigned long long)id, address);
+        commit_or_fail(api, req, json_pack("{s:I, s:I}", "store_id", (json_int_t)id,
+                                           "cluster_id",
+                                           (json_int_t)pd_member_cluster_id(api->member)));
+    }
+    json_decref(b);
+}
+
+/* POST /pd/api/v1/tikv/heartbeat
+ *   {"store_id":N,"capacity":B,"available":B,"used_size":B,"region_count":N} → {"ok":true} */
+static void handle_heartbeat(struct evhttp_request *req, const char *rest, void *arg)
+{
+    (void)rest;
+    struct pd_api *api = arg;
+    if (forwarded(api, req))
+        return;
+    json_t *b = read_object(req);
+    if (!b)
+        return;
+    json_int_t id = json_integer_value(json_object_get(b, "store_id"));
+    char err[256];
+    if (id <= 0)
+        http_reply_error(req, 400, "\"store_id\" must be a positive integer");
+    else if (pd_state_store_heartbeat(api->state, (uint64_t)id, b, now_ms(), err, sizeof err) != 0)
+        http_reply_error(req, 404, "%s", err);
+    else
+        commit_or_fail(api, req, json_pack("{s:b}", "ok", 1));
+    json_decref(b);
+}
+
+int pd_api_register(struct pd_api *api, struct http_server *http)
+{
+    static const struct {
+        int methods;
+        const char *path;
+        http_handler fn;
+    } routes[] = {
+        {EVHTTP_REQ_GET, "/pd/api/v1/health", handle_health},
+        {EVHTTP_REQ_GET, "/pd/api/v1/members", handle_members},
+        {EVHTTP_REQ_GET, "/pd/api/v1/leader", handle_leader},
+        {EVHTTP_REQ_GET, "/pd/api/v1/stores", handle_stores},
+        {EVHTTP_REQ_GET, "/pd/api/v1/store/", handle_store},
+        {EVHTTP_REQ_GET, "/pd/api/v1/regions", handle_regions},
+        {EVHTTP_REQ_GET, "/pd/api/v1/region/id/", handle_region},
+        {EVHTTP_REQ_GET, "/pd/api/v1/cluster", handle_cluster},
+        {EVHTTP_REQ_GET, "/pd/api/v1/config", handle_config},
+        {EVHTTP_REQ_GET, "/pd/api/v1/status", handle_status},
+        {EVHTTP_REQ_POST, "/pd/api/v1/tso", handle_tso},
+        {EVHTTP_REQ_POST, "/pd/api/v1/tikv/register", handle_register},
+        {EVHTTP_REQ_POST, "/pd/api/v1/tikv/heartbeat", handle_heartbeat},
+    };
+    for (size_t i = 0; i < sizeof routes / sizeof routes[0]; i++)
+        if (http_server_route(http, routes[i].methods, routes[i].path, routes[i].fn, api) != 0)
+            return -1;
+    return 0;
+}

@@ -1,0 +1,53 @@
+/* pd_member.h — PD membership: leader election among the --initial-cluster members, state
+ * replication from the leader, the TSO high-water quorum, and forwarding to the leader.
+ *
+ * Contract (a small Raft without a log: the replicated "log" is the whole state document):
+ * - Members talk over HTTPS (mutual TLS, the member's own server cert as client cert) on the
+ *   peer URL: POST /pd/peer/v1/vote and POST /pd/peer/v1/append (heartbeat + state).
+ * - A member votes once per term, only for a candidate whose state is at least as new as its
+ *   own; a candidate with votes from a majority leads. Terms and votes are persisted before
+ *   answering. A leader that has not heard from a majority for an election timeout steps
+ *   down, so at most one member serves writes while a majority is up.
+ * - The leader sends heartbeats every 250 ms, carrying its state when the follower's copy is
+ *   older; followers persist it. TSO timestamps are handed out only below a high-water that a
+ *   majority has persisted, so a new leader never repeats one.
+ * - Followers forward API requests (anything but health/members/leader) to the leader and
+ *   relay its answer; with no leader they answer 503 naming how many members they reach.
+ */
+#ifndef TISIM_PD_MEMBER_H
+#define TISIM_PD_MEMBER_H
+
+#include <event2/http.h>
+#include <jansson.h>
+#include <stdbool.h>
+#include <stdint.h>
+
+#include "http.h"
+#include "pd_config.h"
+#include "pd_state.h"
+#include "tls.h"
+
+struct pd_member;
+
+struct pd_member *pd_member_new(struct event_base *base, const struct pd_config *cfg,
+                                struct pd_state *state, struct tls_ctx *client_tls, char *err,
+                                size_t errlen);
+void pd_member_free(struct pd_member *m);
+/* Adds the peer RPC routes to the peer URL's server. */
+int pd_member_serve_peers(struct pd_member *m, struct http_server *peer_http);
+void pd_member_start(struct pd_member *m);
+
+bool pd_member_is_leader(const struct pd_member *m);
+/* The leader persists a local mutation and schedules its replication. */
+int pd_member_commit(struct pd_member *m, char *err, size_t errlen);
+/* count timestamps; the last one in *ts. -1 with err (and *http_status) when not possible now. */
+int pd_member_tso(struct pd_member *m, uint32_t count, uint64_t *ts, int *http_status, char *err,
+                  size_t errlen);
+void pd_member_forward(struct pd_member *m, struct evhttp_request *req);
+
+uint64_t pd_member_cluster_id(const struct pd_member *m);
+json_t *pd_member_members_json(const struct pd_member *m);
+json_t *pd_member_health_json(const struct pd_member *m);
+json_t *pd_member_leader_json(const struct pd_member *m); /* JSON null without a leader */
+
+#endif

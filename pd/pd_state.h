@@ -1,0 +1,59 @@
+/* pd_state.h — PD's cluster state: stores, regions, id allocator and the TSO high-water,
+ * kept as one JSON document and persisted atomically in the data dir.
+ *
+ * Contract:
+ * - pd_state_open() loads DATA_DIR/state.json (creating the dir 0700 and an empty state when
+ *   missing); a corrupt file is an error naming it, never silently replaced.
+ * - Every mutation bumps (version, version_term) and is written through pd_state_save():
+ *   temp file, fsync, rename, fsync of the dir — a crash leaves the old or the new file.
+ * - Followers replace their state wholesale with the leader's (pd_state_replace) when the
+ *   leader's (version_term, version) is newer.
+ * - Store rules: a store address registers once and keeps its id across restarts; the
+ *   cluster's storage-encryption state is set by the first store and every later store must
+ *   match it.
+ */
+#ifndef TISIM_PD_STATE_H
+#define TISIM_PD_STATE_H
+
+#include <jansson.h>
+#include <stdbool.h>
+#include <stddef.h>
+#include <stdint.h>
+
+struct pd_state {
+    char *path;         /* DATA_DIR/state.json */
+    json_t *doc;        /* {"version","version_term","next_id","tso_hw","encryption","stores":[],"regions":[]} */
+    /* Raft-ish vote record, persisted with the state. */
+    uint64_t term;
+    char voted_for[64];
+};
+
+int pd_state_open(struct pd_state *s, const char *data_dir, char *err, size_t errlen);
+int pd_state_save(struct pd_state *s, char *err, size_t errlen);
+void pd_state_close(struct pd_state *s);
+
+uint64_t pd_state_version(const struct pd_state *s);
+uint64_t pd_state_version_term(const struct pd_state *s);
+/* Marks a leader mutation made in term. Call pd_state_save afterwards. */
+void pd_state_touch(struct pd_state *s, uint64_t term);
+/* (term_a, ver_a) is newer than (term_b, ver_b). */
+bool pd_state_newer(uint64_t term_a, uint64_t ver_a, uint64_t term_b, uint64_t ver_b);
+/* Takes a copy of doc (the leader's). */
+int pd_state_replace(struct pd_state *s, const json_t *doc, char *err, size_t errlen);
+
+uint64_t pd_state_tso_hw(const struct pd_state *s);
+void pd_state_set_tso_hw(struct pd_state *s, uint64_t hw);
+uint64_t pd_state_alloc_id(struct pd_state *s);
+
+/* Registration of a TiKV store. Returns the store id, or 0 with err and *http_status set. */
+uint64_t pd_state_register_store(struct pd_state *s, const char *address,
+                                 const char *status_address, const char *version,
+                                 bool encrypted, int64_t now_ms, int *http_status, char *err,
+                                 size_t errlen);
+/* Heartbeat: updates stats. -1 with err when the store is unknown. */
+int pd_state_store_heartbeat(struct pd_state *s, uint64_t id, const json_t *stats, int64_t now_ms,
+                             char *err, size_t errlen);
+/* The store object {"id","address",...} or NULL. Borrowed. */
+json_t *pd_state_find_store(const struct pd_state *s, uint64_t id);
+
+#endif
