@@ -104,6 +104,9 @@ static void handle_health(struct evhttp_request *req, const char *rest, void *ar
 {
     (void)rest;
     struct pd_api *api = arg;
+    /* Only the leader hears from every member; without a leader, say what we know. */
+    if (pd_member_leader_known(api->member) && forwarded(api, req))
+        return;
     http_reply_json(req, 200, pd_member_health_json(api->member));
 }
 

@@ -569,6 +569,11 @@ bool pd_member_is_leader(const struct pd_member *m)
     return m->role == LEADER;
 }
 
+bool pd_member_leader_known(const struct pd_member *m)
+{
+    return m->leader >= 0;
+}
+
 int pd_member_commit(struct pd_member *m, char *err, size_t errlen)
 {
     pd_state_touch(m->state, m->state->term);

@@ -38,6 +38,8 @@ int pd_member_serve_peers(struct pd_member *m, struct http_server *peer_http);
 void pd_member_start(struct pd_member *m);
 
 bool pd_member_is_leader(const struct pd_member *m);
+/* A leader is known (this member or another). */
+bool pd_member_leader_known(const struct pd_member *m);
 /* The leader persists a local mutation and schedules its replication. */
 int pd_member_commit(struct pd_member *m, char *err, size_t errlen);
 /* count timestamps; the last one in *ts. -1 with err (and *http_status) when not possible now. */

@@ -1,0 +1,170 @@
+# Shared driver for integration scenarios: sourced by each tests/integration/*.sh.
+# Gives a temp dir, free loopback ports, daemons that are always stopped, and checks that
+# count. Every scenario ends with `finish`, which prints "N passed, N failed".
+set -uo pipefail
+
+BIN=${TISIM_BIN:-$(cd "$(dirname "${BASH_SOURCE[0]}")/../../build/bin" && pwd)}
+WORK=$(mktemp -d "${TMPDIR:-/tmp}/tisim-it.XXXXXX")
+PIDS=()
+PASSED=0
+FAILED=0
+
+cleanup() {
+    local pid
+    for pid in "${PIDS[@]}"; do
+        kill "$pid" 2>/dev/null
+    done
+    for pid in "${PIDS[@]}"; do
+        wait "$pid" 2>/dev/null
+    done
+    if [ "$FAILED" -gt 0 ] || [ -n "${KEEP_WORK:-}" ]; then
+        for f in "$WORK"/*.log; do
+            [ -f "$f" ] || continue
+            echo "---- $f (last 15 lines)"
+            tail -n 15 "$f"
+        done
+    fi
+    rm -rf "$WORK"
+}
+trap cleanup EXIT
+trap 'exit 130' INT TERM
+
+pass() { PASSED=$((PASSED + 1)); echo "ok   - $*"; }
+fail() { FAILED=$((FAILED + 1)); echo "FAIL - $*"; }
+
+finish() {
+    echo "$PASSED passed, $FAILED failed"
+    [ "$FAILED" -eq 0 ]
+    exit $?
+}
+
+# A port nobody listens on, from a range away from the daemons' defaults.
+free_port() {
+    local p
+    while :; do
+        p=$((20000 + RANDOM % 30000))
+        if ! (exec 3<>"/dev/tcp/127.0.0.1/$p") 2>/dev/null; then
+            case " ${USED_PORTS:-} " in *" $p "*) continue ;; esac
+            USED_PORTS="${USED_PORTS:-} $p"
+            echo "$p"
+            return
+        fi
+    done
+}
+
+# run_bg NAME CMD...: start a daemon, its output in $WORK/NAME.out; pid in $LAST_PID.
+run_bg() {
+    local name=$1
+    shift
+    "$@" >"$WORK/$name.out" 2>&1 &
+    LAST_PID=$!
+    PIDS+=("$LAST_PID")
+}
+
+# wait_port PORT: until something accepts on 127.0.0.1:PORT (10 s at most).
+wait_port() {
+    local i
+    for i in $(seq 100); do
+        (exec 3<>"/dev/tcp/127.0.0.1/$1") 2>/dev/null && return 0
+        sleep 0.1
+    done
+    return 1
+}
+
+stop_pid() {
+    kill "$1" 2>/dev/null
+    wait "$1" 2>/dev/null
+    return 0
+}
+
+# check DESCRIPTION CMD...: passes when CMD exits 0.
+check() {
+    local what=$1
+    shift
+    if "$@" >"$WORK/last.out" 2>&1; then
+        pass "$what"
+    else
+        fail "$what"
+        sed 's/^/      /' "$WORK/last.out" | head -n 20
+    fi
+}
+
+# check_fails DESCRIPTION PATTERN CMD...: passes when CMD exits non-zero and its output
+# matches the extended regex PATTERN (the error a user would read).
+check_fails() {
+    local what=$1 pattern=$2
+    shift 2
+    if "$@" >"$WORK/last.out" 2>&1; then
+        fail "$what (command succeeded)"
+        sed 's/^/      /' "$WORK/last.out" | head -n 20
+    elif grep -Eq -- "$pattern" "$WORK/last.out"; then
+        pass "$what"
+    else
+        fail "$what (output does not match /$pattern/)"
+        sed 's/^/      /' "$WORK/last.out" | head -n 20
+    fi
+}
+
+# check_output DESCRIPTION PATTERN CMD...: CMD exits 0 and its output matches PATTERN.
+check_output() {
+    local what=$1 pattern=$2
+    shift 2
+    if ! "$@" >"$WORK/last.out" 2>&1; then
+        fail "$what (exit code $?)"
+        sed 's/^/      /' "$WORK/last.out" | head -n 20
+    elif grep -Eq -- "$pattern" "$WORK/last.out"; then
+        pass "$what"
+    else
+        fail "$what (output does not match /$pattern/)"
+        sed 's/^/      /' "$WORK/last.out" | head -n 20
+    fi
+}
+
+# The cluster certificate set, plus the single certs the scenarios need.
+make_pki() {
+    local dir=$WORK/certs
+    "$BIN/tisim-certs" pki --out "$dir" >/dev/null || return 1
+    "$BIN/tisim-certs" cert --ca-cert "$dir/ca.pem" --ca-key "$dir/ca-key.pem" --cn PD-Control \
+        --out-cert "$dir/pd-control.pem" --out-key "$dir/pd-control-key.pem" >/dev/null || return 1
+    "$BIN/tisim-certs" ca --out-cert "$dir/other-ca.pem" --out-key "$dir/other-ca-key.pem" \
+        >/dev/null || return 1
+    "$BIN/tisim-certs" cert --ca-cert "$dir/other-ca.pem" --ca-key "$dir/other-ca-key.pem" \
+        --cn PD-Control --out-cert "$dir/other-client.pem" --out-key "$dir/other-client-key.pem" \
+        >/dev/null || return 1
+    "$BIN/tisim-certs" cert --ca-cert "$dir/ca.pem" --ca-key "$dir/ca-key.pem" --cn PD-Control \
+        --expired --out-cert "$dir/expired-client.pem" --out-key "$dir/expired-client-key.pem" \
+        >/dev/null || return 1
+    CERTS=$dir
+}
+
+# pd_config FILE ALLOWED_CN_TOML: the seed's PD [security] snippet with real paths.
+pd_config() {
+    cat >"$1" <<TOML
+[security]
+# Path of file that contains list of trusted SSL CAs. If set, following four settings shouldn't be empty
+cacert-path = "$CERTS/ca.pem"
+# Path of file that contains X509 certificate in PEM format.
+cert-path = "$CERTS/pd-server.pem"
+# Path of file that contains X509 key in PEM format.
+key-path = "$CERTS/pd-server-key.pem"
+cert-allowed-cn = $2
+TOML
+}
+
+# start_pd NAME CLIENT_PORT PEER_PORT CONFIG [EXTRA FLAGS...]: a TLS PD; waits for its port.
+start_pd() {
+    local name=$1 cport=$2 pport=$3 conf=$4
+    shift 4
+    run_bg "$name" "$BIN/pd-server" --name "$name" --data-dir "$WORK/$name.data" \
+        --client-urls "https://127.0.0.1:$cport" --peer-urls "https://127.0.0.1:$pport" \
+        --config "$conf" --log-file "$WORK/$name.log" "$@"
+    wait_port "$cport"
+}
+
+# pdctl URL CERT_PREFIX ARGS...: pd-ctl with CERTS/<prefix>.pem and -key.pem.
+pdctl() {
+    local url=$1 who=$2
+    shift 2
+    "$BIN/pd-ctl" -u "$url" --cacert "$CERTS/ca.pem" --cert "$CERTS/$who.pem" \
+        --key "$CERTS/$who-key.pem" "$@"
+}

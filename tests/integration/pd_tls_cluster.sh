@@ -1,0 +1,85 @@
+#!/usr/bin/env bash
+# Three PD members over mutual TLS: one leader, followers forward writes, a new leader takes
+# over when the old one dies, TSO never goes back, state survives.
+. "$(dirname "$0")/lib.sh"
+
+make_pki || { fail "make certificates"; finish; }
+# The members dial each other with PD-Server's cert, so the list must allow it.
+pd_config "$WORK/pd.toml" '["TiKV-Server", "TiDB-Server", "PD-Control", "PD-Server"]'
+declare -A CPORT PPORT
+IC=""
+for n in pd1 pd2 pd3; do
+    CPORT[$n]=$(free_port)
+    PPORT[$n]=$(free_port)
+    IC="$IC${IC:+,}$n=https://127.0.0.1:${PPORT[$n]}"
+done
+declare -A PID
+for n in pd1 pd2 pd3; do
+    start_pd "$n" "${CPORT[$n]}" "${PPORT[$n]}" "$WORK/pd.toml" --initial-cluster "$IC" ||
+        fail "$n starts"
+    PID[$n]=$LAST_PID
+done
+
+leader_of() { # prints the leader name as member $1 sees it
+    pdctl "https://127.0.0.1:${CPORT[$1]}" pd-control member leader show 2>/dev/null |
+        sed -n 's/.*"name": "\(.*\)".*/\1/p'
+}
+wait_leader() { # wait_leader MEMBER...: until they all name the same leader; prints it
+    local i l first
+    for i in $(seq 100); do
+        first=$(leader_of "$1")
+        if [ -n "$first" ]; then
+            for l in "$@"; do [ "$(leader_of "$l")" = "$first" ] || first=""; done
+        fi
+        [ -n "$first" ] && { echo "$first"; return 0; }
+        sleep 0.1
+    done
+    return 1
+}
+
+LEADER=$(wait_leader pd1 pd2 pd3)
+check "the three members agree on one leader" test -n "$LEADER"
+FOLLOWER=pd1
+[ "$LEADER" = pd1 ] && FOLLOWER=pd2
+check_output "a follower forwards a store registration to the leader" '"store_id": 1' \
+    curl -sS --fail --cacert "$CERTS/ca.pem" --cert "$CERTS/pd-control.pem" \
+    --key "$CERTS/pd-control-key.pem" -d '{"address":"127.0.0.1:20160"}' \
+    "https://127.0.0.1:${CPORT[$FOLLOWER]}/pd/api/v1/tikv/register"
+check_output "every member lists three healthy members" '"health": true' \
+    pdctl "https://127.0.0.1:${CPORT[$FOLLOWER]}" pd-control health
+check "health shows no unhealthy member" \
+    sh -c "! $BIN/pd-ctl -u https://127.0.0.1:${CPORT[$FOLLOWER]} --cacert $CERTS/ca.pem \
+        --cert $CERTS/pd-control.pem --key $CERTS/pd-control-key.pem health | grep -q 'false'"
+T1=$(pdctl "https://127.0.0.1:${CPORT[$FOLLOWER]}" pd-control tso)
+check "TSO through a follower" test -n "$T1"
+
+stop_pid "${PID[$LEADER]}"
+REST=()
+for n in pd1 pd2 pd3; do [ "$n" != "$LEADER" ] && REST+=("$n"); done
+NEW=$(wait_leader "${REST[@]}")
+check "the two others elect a new leader" test -n "$NEW" -a "$NEW" != "$LEADER"
+T2=""
+for i in $(seq 50); do
+    T2=$(pdctl "https://127.0.0.1:${CPORT[${REST[0]}]}" pd-control tso 2>/dev/null) && break
+    sleep 0.1
+done
+check "TSO from the new leader is above the old leader's" test "${T2:-0}" -gt "$T1"
+check_output "the new leader has the store" '"address": "127.0.0.1:20160"' \
+    pdctl "https://127.0.0.1:${CPORT[${REST[0]}]}" pd-control store 1
+
+stop_pid "${PID[$NEW]}"
+LAST=${REST[0]}
+[ "$LAST" = "$NEW" ] && LAST=${REST[1]}
+sleep 3
+check_fails "one member of three does not serve writes" 'no PD leader' \
+    pdctl "https://127.0.0.1:${CPORT[$LAST]}" pd-control tso
+
+# Restarted, the first member finds its state and the others again.
+start_pd "$LEADER" "${CPORT[$LEADER]}" "${PPORT[$LEADER]}" "$WORK/pd.toml" --initial-cluster "$IC" ||
+    fail "$LEADER restarts"
+AGAIN=$(wait_leader "$LEADER" "$LAST")
+check "two members of three elect a leader again" test -n "$AGAIN"
+check_output "the store is still there" '"address": "127.0.0.1:20160"' \
+    pdctl "https://127.0.0.1:${CPORT[$LAST]}" pd-control store 1
+
+finish

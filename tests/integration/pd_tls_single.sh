@@ -1,0 +1,81 @@
+#!/usr/bin/env bash
+# One TLS PD with the seed's cert-allowed-cn: pd-ctl, curl and openssl s_client get in with
+# an allowed certificate, and every bad certificate is refused with a clear reason.
+. "$(dirname "$0")/lib.sh"
+
+make_pki || { fail "make certificates"; finish; }
+CP=$(free_port)
+PP=$(free_port)
+URL=https://127.0.0.1:$CP
+pd_config "$WORK/pd.toml" '["TiKV-Server", "TiDB-Server", "PD-Control"]'
+start_pd pd1 "$CP" "$PP" "$WORK/pd.toml" || { fail "pd-server starts"; finish; }
+PD_PID=$LAST_PID
+
+# The good cases, with the seed's pd-ctl command line.
+check_output "pd-ctl health" '"health": true' pdctl "$URL" pd-control health
+check_output "pd-ctl member shows the leader" '"leader"' pdctl "$URL" pd-control member
+check_output "pd-ctl store (empty cluster)" '"count": 0' pdctl "$URL" pd-control store
+check_output "pd-ctl region" '"count": 0' pdctl "$URL" pd-control region
+check_output "pd-ctl cluster" '"max_peer_count": 3' pdctl "$URL" pd-control cluster
+check_output "pd-ctl config show" '"max-replicas": 3' pdctl "$URL" pd-control config show
+check_output "pd-ctl tso prints a timestamp" '^[0-9]{15,}$' pdctl "$URL" pd-control tso
+T1=$(pdctl "$URL" pd-control tso)
+T2=$(pdctl "$URL" pd-control tso)
+check "TSO increases" test "$T2" -gt "$T1"
+check_output "pd-ctl tso decodes" '^logic:  [0-9]+' pdctl "$URL" pd-control tso "$T2"
+check_output "curl with an allowed client cert" '"max_peer_count"' \
+    curl -sS --fail --cacert "$CERTS/ca.pem" --cert "$CERTS/pd-control.pem" \
+    --key "$CERTS/pd-control-key.pem" "$URL/pd/api/v1/cluster"
+check_output "openssl s_client verifies the PD cert" 'Verify return code: 0 \(ok\)' \
+    sh -c "echo | openssl s_client -connect 127.0.0.1:$CP -CAfile $CERTS/ca.pem \
+        -cert $CERTS/pd-control.pem -key $CERTS/pd-control-key.pem -verify_return_error \
+        -verify_ip 127.0.0.1 2>&1"
+
+# Registration through the API TiKV will use.
+check_output "a store registers" '"store_id": 1' \
+    curl -sS --fail --cacert "$CERTS/ca.pem" --cert "$CERTS/pd-control.pem" \
+    --key "$CERTS/pd-control-key.pem" -d '{"address":"127.0.0.1:20160"}' \
+    "$URL/pd/api/v1/tikv/register"
+check_output "pd-ctl store 1" '"address": "127.0.0.1:20160"' pdctl "$URL" pd-control store 1
+check_fails "pd-ctl store 99 is not found" 'not found' pdctl "$URL" pd-control store 99
+
+# Rejections: each would pass with pd-control's cert above.
+check_fails "CN outside cert-allowed-cn is refused (pd-ctl)" 'Common Name' \
+    pdctl "$URL" client health
+check_fails "CN outside cert-allowed-cn is refused (curl)" 'alert|denied' \
+    curl -sS --fail --cacert "$CERTS/ca.pem" --cert "$CERTS/client.pem" \
+    --key "$CERTS/client-key.pem" "$URL/pd/api/v1/health"
+check_fails "no client certificate is refused (pd-ctl)" 'client certificate|handshake' \
+    "$BIN/pd-ctl" -u "$URL" --cacert "$CERTS/ca.pem" health
+check_fails "no client certificate is refused (curl)" '.' \
+    curl -sS --fail --cacert "$CERTS/ca.pem" "$URL/pd/api/v1/health"
+check_fails "no client certificate is refused (openssl s_client)" 'alert|error' \
+    sh -c "echo 'GET /pd/api/v1/health HTTP/1.0' | openssl s_client -connect 127.0.0.1:$CP \
+        -CAfile $CERTS/ca.pem -quiet 2>&1; exit 1"
+check_fails "client cert from another CA is refused" 'CA|alert' \
+    pdctl "$URL" other-client health
+check_fails "expired client cert is refused" 'expired|alert' \
+    pdctl "$URL" expired-client health
+check_fails "server cert from an untrusted CA is refused by pd-ctl" 'not trusted|CA' \
+    "$BIN/pd-ctl" -u "$URL" --cacert "$CERTS/other-ca.pem" --cert "$CERTS/pd-control.pem" \
+    --key "$CERTS/pd-control-key.pem" health
+check_fails "plain HTTP on the TLS port gets no data" '.' \
+    curl -sS --fail --max-time 5 "http://127.0.0.1:$CP/pd/api/v1/health"
+check_fails "pd-ctl names an unreachable server" 'connect' \
+    pdctl "https://127.0.0.1:$(free_port)" pd-control health
+check_output "PD still serves after all the bad clients" '"health": true' \
+    pdctl "$URL" pd-control health
+check "pd-server process is still running" kill -0 "$PD_PID"
+check_output "handshakes are logged as JSON lines" '"event":"tls_handshake".*"result":"fail"' \
+    cat "$WORK/pd1.log"
+
+# TSO survives a restart and never goes back.
+T3=$(pdctl "$URL" pd-control tso)
+stop_pid "$PD_PID"
+start_pd pd1 "$CP" "$PP" "$WORK/pd.toml" || fail "pd-server restarts"
+T4=$(pdctl "$URL" pd-control tso)
+check "TSO after restart is above every earlier one" test "$T4" -gt "$T3"
+check_output "the store survives a restart" '"address": "127.0.0.1:20160"' \
+    pdctl "$URL" pd-control store 1
+
+finish
