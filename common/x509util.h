@@ -6,8 +6,8 @@
  *   bytes that are not printable ASCII become '?', so the result is safe to log).
  * - x509_host_matches: true when host (a DNS name or an IPv4/IPv6 literal) is covered by a
  *   subjectAltName of crt: dNSName (case-insensitive, a leading "*." matches one label) or
- *   iPAddress (byte-exact; mbedTLS 2.28 does not check IP SANs itself). The CN is not used
- *   when the cert has SANs.
+ *   iPAddress (byte-exact; mbedTLS 2.28 does not check IP SANs itself). The CN is never
+ *   used, not even when the cert has no SANs (as Go's crypto/tls since 1.15).
  * - tls_conf_defaults: TLS 1.2 only, the explicit AEAD ECDHE suites and curves we support
  *   (secp256r1 first, x25519), RNG wiring. One place so server and client agree.
  * - tls_alert_reason: a sentence for a received TLS alert code, from the point of view of the
