@@ -24,8 +24,20 @@
  *   the handshake or the record layer fails, BEV_EVENT_EOF on close_notify or TCP close. It
  *   works under evhttp as server (tls_evhttp_serve) and client (tls_evhttp_connection_new).
  *   Freeing it with a pending output first flushes and sends close_notify (BEV_FINISHED).
+ * - The user's write callback means "handed to the kernel" (as for a socket bufferevent), so
+ *   freeing right after it (evhttp "Connection: close") loses nothing.
  * - Every handshake outcome, good or bad, is logged once through log_handshake().
- * - Nothing blocks the event loop.
+ * - A handshake that does not complete in time (default 10 s, tls_ctx_set_handshake_timeout)
+ *   fails with BEV_EVENT_ERROR; for tls_bev_connect the deadline includes the TCP connect.
+ * - Bytes that are not TLS fail the connection (a plaintext HTTP request gets a plaintext
+ *   "400 ... HTTP request to an HTTPS server" answer first); other connections are unaffected.
+ * - Nothing blocks the event loop, except that a host NAME (not an IP literal) given to
+ *   tls_bev_connect / tls_evhttp_connection_new is resolved with blocking getaddrinfo, as
+ *   evhttp does without an evdns_base: use IP literals or "localhost" between components.
+ * - Not thread-safe: a ctx and its connections belong to one event loop thread. A ctx is
+ *   reference-counted by its connections, so tls_ctx_free() with connections still open is
+ *   fine; an evhttp served with tls_evhttp_serve() must be freed before its ctx.
+ * - Daemons should ignore SIGPIPE (libevent's own socket writes can raise it).
  */
 #ifndef TISIM_TLS_H
 #define TISIM_TLS_H
@@ -44,8 +56,8 @@ enum tls_cn_check { TLS_CN_HANDSHAKE, TLS_CN_SERVICE };
 struct tls_opts {
     const char *role;      /* who we are, for logs: "pd", "tikv", "tidb", "pd-ctl" */
     const char *ca_path;   /* PEM CA bundle, read once */
-    const char *cert_path; /* PEM cert (chain), reread per connection */
-    const char *key_path;  /* PEM private key, reread per connection */
+    const char *cert_path; /* PEM cert (chain), reread per connection; client: may be NULL */
+    const char *key_path;  /* PEM private key, reread per connection (with cert_path) */
     /* Server side only: CN allow-list; n_allowed_cn == 0 lets in any cert of the CA. */
     char *const *allowed_cn;
     size_t n_allowed_cn;
@@ -59,13 +71,17 @@ struct tls_ctx *tls_ctx_new(enum tls_side side, const struct tls_opts *opts, cha
 void tls_ctx_free(struct tls_ctx *ctx);
 
 /* Wraps underlying (a connected or connecting socket bufferevent, or one end of a
- * bufferevent_pair in tests) in TLS. host is what the client dialed (NULL on the server).
- * The returned bufferevent owns underlying (BEV_OPT_CLOSE_ON_FREE). NULL on ENOMEM. */
+ * bufferevent_pair in tests: create the pair with BEV_OPT_DEFER_CALLBACKS) in TLS. host is
+ * what the client dialed (NULL on the server); a client's host is matched against the server
+ * certificate's SANs (IP literal or DNS name) and keys the session cache.
+ * The returned bufferevent owns underlying (BEV_OPT_CLOSE_ON_FREE). NULL on ENOMEM (the caller
+ * still owns underlying then). Do not change underlying's callbacks afterwards. */
 struct bufferevent *tls_bev_wrap(struct tls_ctx *ctx, struct event_base *base,
                                  struct bufferevent *underlying, const char *host);
 
-/* Server: wrap an accepted fd. Client: create a socket bufferevent, connect to host:port
- * (numeric host or name), and wrap it. */
+/* Server: wrap an accepted fd (closed on failure). Client: create a socket bufferevent,
+ * connect to host:port (numeric host or name), and wrap it; a connect failure arrives as
+ * BEV_EVENT_ERROR with tls_bev_peer()->error "cannot connect to host:port: ...". */
 struct bufferevent *tls_bev_accept(struct tls_ctx *ctx, struct event_base *base,
                                    evutil_socket_t fd);
 struct bufferevent *tls_bev_connect(struct tls_ctx *ctx, struct event_base *base,
@@ -73,10 +89,15 @@ struct bufferevent *tls_bev_connect(struct tls_ctx *ctx, struct event_base *base
 
 /* Serve HTTPS: every connection evhttp accepts is wrapped in TLS with ctx. */
 void tls_evhttp_serve(struct evhttp *http, struct tls_ctx *ctx);
-/* An evhttp client connection over TLS to host:port (keep-alive, reused by evhttp). */
+/* An evhttp client connection over TLS to host:port (keep-alive, reused by evhttp). When the
+ * server closes it, evhttp reconnects on the next request; the new TLS connection resumes
+ * the session. */
 struct evhttp_connection *tls_evhttp_connection_new(struct tls_ctx *ctx, struct event_base *base,
                                                     const char *host, int port);
 
+/* Server side: there is no BEV_EVENT_CONNECTED (as for an accepted socket); handshake_done
+ * says the handshake completed. Client side: filled when BEV_EVENT_CONNECTED arrives. After
+ * BEV_EVENT_ERROR, error says why. */
 struct tls_peer {
     bool handshake_done;
     bool cn_allowed;       /* verdict of the allow-list (true when the list is empty) */
@@ -89,9 +110,21 @@ struct tls_peer {
 };
 
 /* Info about the TLS connection behind bev: bev itself, or the bufferevent of an evhttp
- * connection. NULL when bev is not one of ours. */
+ * connection. NULL when bev is not one of ours. tls_evhttp_peer() is for server handlers
+ * (the request's connection is the client's); in a client's request callback evhttp has
+ * already detached req from its connection, so use tls_evhttp_connection_peer(evcon). */
 const struct tls_peer *tls_bev_peer(struct bufferevent *bev);
 const struct tls_peer *tls_evhttp_peer(struct evhttp_request *req);
+
+/* The same for an evhttp client connection (tls_evhttp_connection_new). Use this in a request
+ * callback that got a failed request: evhttp has already detached req from its connection
+ * then, so tls_evhttp_peer(req) is NULL, but the connection keeps the reason in ->error until
+ * it reconnects. */
+const struct tls_peer *tls_evhttp_connection_peer(struct evhttp_connection *evcon);
+
+/* Handshake deadline for connections started after the call (default 10000 ms): a peer that
+ * does not complete the handshake in time gets BEV_EVENT_ERROR ("did not complete within"). */
+void tls_ctx_set_handshake_timeout(struct tls_ctx *ctx, int ms);
 
 /* Exact-match allow-list check; an empty list allows everyone. */
 bool tls_cn_allowed(const char *cn, char *const *allowed, size_t n);

@@ -122,6 +122,9 @@ const char *tls_alert_reason(int alert, bool we_are_client)
         return "the peer cannot use our certificate type (TLS alert unsupported_certificate)";
     case MBEDTLS_SSL_ALERT_MSG_CERT_UNKNOWN:
         return "the peer rejected our certificate (TLS alert certificate_unknown)";
+    case MBEDTLS_SSL_ALERT_MSG_INTERNAL_ERROR:
+        return "the peer failed internally, e.g. it cannot load its own certificate or key "
+               "(TLS alert internal_error)";
     default:
         return "the peer aborted the handshake with a TLS alert";
     }
