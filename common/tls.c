@@ -1359,6 +1359,12 @@ static void conn_free(void *arg)
                  "connection closed locally during the TLS handshake");
         conn_log(c, false);
     }
+    /* libevent 2.1's filter re-arms its generic write timeout (BEV_RESET_GENERIC_WRITE_TIMEOUT)
+     * after the finalizer has already cancelled it, and then frees the memory with the timer
+     * still in the base's heap: a use-after-free found under valgrind. This runs last, just
+     * before that free, so the timers go here. */
+    event_del(&c->bev->ev_read);
+    event_del(&c->bev->ev_write);
     if (c->out_cb)
         evbuffer_remove_cb_entry(bufferevent_get_output(c->bev), c->out_cb);
     if (c->timer)

@@ -3,6 +3,7 @@
 #include <errno.h>
 #include <signal.h>
 #include <stdio.h>
+#include <stdlib.h>
 #include <string.h>
 #include <time.h>
 
@@ -132,6 +133,8 @@ int main(int argc, char **argv)
     static struct pd_daemon d;
     char err[1024];
     signal(SIGPIPE, SIG_IGN);
+    if (getenv("TISIM_EVENT_DEBUG")) /* libevent checks every event it is handed (slow) */
+        event_enable_debug_mode();
     int rc = pd_config_load(&d.cfg, argc, argv, err, sizeof err);
     if (rc == 0)
         rc = pd_config_validate(&d.cfg, err, sizeof err);
