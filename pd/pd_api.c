@@ -268,18 +268,6 @@ static json_t *read_object(struct evhttp_request *req)
     return b;
 }
 
-static void commit_or_fail(struct pd_api *api, struct evhttp_request *req, json_t *reply)
-{
-    char err[512];
-    if (pd_member_commit(api->member, err, sizeof err) != 0) {
-        log_error("%s", err);
-        json_decref(reply);
-        http_reply_error(req, 500, "cannot persist PD state: %s", err);
-        return;
-    }
-    http_reply_json(req, 200, reply);
-}
-
 /* POST /pd/api/v1/tikv/register
  *   {"address":"127.0.0.1:20160","status_address":"127.0.0.1:20180","version":"...",
  *    "encrypted":false} → {"store_id":N,"cluster_id":N}
@@ -308,7 +296,7 @@ static void handle_register(struct evhttp_request *req, const char *rest, void *
         http_reply_error(req, status, "%s", err);
     } else {
         log_info("store %llu registered at %s", (unsigned long long)id, address);
-        commit_or_fail(api, req, json_pack("{s:I, s:I}", "store_id", (json_int_t)id,
+        pd_member_commit_reply(api->member, req, json_pack("{s:I, s:I}", "store_id", (json_int_t)id,
                                            "cluster_id",
                                            (json_int_t)pd_member_cluster_id(api->member)));
     }
@@ -333,7 +321,7 @@ static void handle_heartbeat(struct evhttp_request *req, const char *rest, void 
     else if (pd_state_store_heartbeat(api->state, (uint64_t)id, b, now_ms(), err, sizeof err) != 0)
         http_reply_error(req, 404, "%s", err);
     else
-        commit_or_fail(api, req, json_pack("{s:b}", "ok", 1));
+        pd_member_commit_reply(api->member, req, json_pack("{s:b}", "ok", 1));
     json_decref(b);
 }
 

@@ -14,8 +14,18 @@
 #define ELECTION_MIN_MS 1000
 #define ELECTION_SPREAD_MS 1000
 #define PEER_TIMEOUT_SEC 2
+#define COMMIT_TIMEOUT_MS 3000
 
 enum role { FOLLOWER, CANDIDATE, LEADER };
+
+/* A write waiting for a majority before its reply goes out. */
+struct pending_write {
+    uint64_t version;
+    int64_t deadline_ms;
+    struct evhttp_request *req;
+    json_t *reply;
+    struct pending_write *next;
+};
 
 struct peer {
     struct pd_member *m;
@@ -23,6 +33,7 @@ struct peer {
     char client_url[300];
     struct http_client *client;
     bool append_inflight, vote_inflight;
+    bool append_again; /* state changed while a heartbeat was in flight */
     int64_t last_ack_ms; /* monotonic; 0 = never */
     uint64_t acked_hw;
     uint64_t acked_term, acked_version;
@@ -41,6 +52,7 @@ struct pd_member {
     int64_t leader_since_ms;
     struct event *tick, *election;
     struct peer *peers;  /* one per member; peers[cfg->self] is unused */
+    struct pending_write *pending;
     uint64_t cluster_id;
 };
 
@@ -127,8 +139,20 @@ static void set_leader(struct pd_member *m, int leader, const char *client_url)
     snprintf(m->leader_client_url, sizeof m->leader_client_url, "%s", client_url ? client_url : "");
 }
 
+static void fail_pending(struct pd_member *m, const char *why)
+{
+    while (m->pending) {
+        struct pending_write *w = m->pending;
+        m->pending = w->next;
+        http_reply_error(w->req, 503, "%s", why);
+        json_decref(w->reply);
+        free(w);
+    }
+}
+
 static void become_follower(struct pd_member *m, uint64_t term)
 {
+    fail_pending(m, "PD leadership changed before the write reached a majority; retry");
     bool changed = term != m->state->term;
     if (m->role == LEADER)
         log_warn("stepping down as PD leader (term %llu)", (unsigned long long)m->state->term);
@@ -159,6 +183,53 @@ static void recompute_committed_hw(struct pd_member *m)
     uint64_t committed = hws[majority(m) - 1];
     if (committed > m->tso.committed_hw)
         m->tso.committed_hw = committed;
+}
+
+/* The newest state version a majority of members has persisted in this leader's term. */
+static uint64_t committed_version(const struct pd_member *m)
+{
+    size_t n = m->cfg->n_members, k = 0;
+    uint64_t v[64];
+    uint64_t term = pd_state_version_term(m->state);
+    for (size_t i = 0; i < n && k < 64; i++) {
+        const struct peer *p = &m->peers[i];
+        if (is_self(m, i))
+            v[k++] = pd_state_version(m->state);
+        else
+            v[k++] = p->acked_term == term ? p->acked_version : 0;
+    }
+    for (size_t i = 0; i < k; i++)
+        for (size_t j = i + 1; j < k; j++)
+            if (v[j] > v[i]) {
+                uint64_t t = v[i];
+                v[i] = v[j];
+                v[j] = t;
+            }
+    return v[majority(m) - 1];
+}
+
+/* Answers the writes a majority now holds, and gives up on those past their deadline. */
+static void answer_pending(struct pd_member *m)
+{
+    uint64_t committed = committed_version(m);
+    int64_t now = mono_ms();
+    struct pending_write **pp = &m->pending;
+    while (*pp) {
+        struct pending_write *w = *pp;
+        if (w->version <= committed)
+            http_reply_json(w->req, 200, w->reply);
+        else if (now > w->deadline_ms)
+            http_reply_error(w->req, 503, "the write was not persisted by a majority of PD "
+                             "members within %d ms; retry", COMMIT_TIMEOUT_MS);
+        else {
+            pp = &w->next;
+            continue;
+        }
+        if (w->version > committed)
+            json_decref(w->reply);
+        *pp = w->next;
+        free(w);
+    }
 }
 
 static void note_peer_error(struct peer *p, const char *what, const char *err)
@@ -293,6 +364,8 @@ static void on_election_timeout(evutil_socket_t fd, short what, void *arg)
         start_election(m);
 }
 
+static void send_append(struct pd_member *m, struct peer *p);
+
 static void on_append_reply(int status, const char *body, size_t len, const char *err, void *arg)
 {
     struct peer *p = arg;
@@ -305,8 +378,13 @@ static void on_append_reply(int status, const char *body, size_t len, const char
         p->acked_version = (uint64_t)json_integer_value(json_object_get(r, "state_version"));
         p->acked_hw = (uint64_t)json_integer_value(json_object_get(r, "tso_hw"));
         recompute_committed_hw(p->m);
+        answer_pending(p->m);
     }
     json_decref(r);
+    if (p->append_again && p->m->role == LEADER) {
+        p->append_again = false;
+        send_append(p->m, p);
+    }
 }
 
 static void send_append(struct pd_member *m, struct peer *p)
@@ -364,6 +442,7 @@ static void on_tick(evutil_socket_t fd, short what, void *arg)
         return;
     }
     renew_tso_window(m);
+    answer_pending(m);
     for (size_t i = 0; i < m->cfg->n_members; i++)
         if (!is_self(m, i) && !m->peers[i].append_inflight)
             send_append(m, &m->peers[i]);
@@ -536,6 +615,12 @@ void pd_member_free(struct pd_member *m)
 {
     if (!m)
         return;
+    while (m->pending) { /* evhttp frees the requests themselves */
+        struct pending_write *w = m->pending;
+        m->pending = w->next;
+        json_decref(w->reply);
+        free(w);
+    }
     for (size_t i = 0; m->peers && i < m->cfg->n_members; i++)
         http_client_free(m->peers[i].client);
     free(m->peers);
@@ -574,10 +659,32 @@ bool pd_member_leader_known(const struct pd_member *m)
     return m->leader >= 0;
 }
 
-int pd_member_commit(struct pd_member *m, char *err, size_t errlen)
+void pd_member_commit_reply(struct pd_member *m, struct evhttp_request *req, json_t *reply)
 {
+    char err[512];
     pd_state_touch(m->state, m->state->term);
-    return pd_state_save(m->state, err, errlen);
+    struct pending_write *w = calloc(1, sizeof *w);
+    if (!w || pd_state_save(m->state, err, sizeof err) != 0) {
+        if (!w)
+            snprintf(err, sizeof err, "out of memory");
+        log_error("%s", err);
+        http_reply_error(req, 500, "cannot persist PD state: %s", err);
+        json_decref(reply);
+        free(w);
+        return;
+    }
+    *w = (struct pending_write){pd_state_version(m->state), mono_ms() + COMMIT_TIMEOUT_MS, req,
+                                reply, m->pending};
+    m->pending = w;
+    for (size_t i = 0; i < m->cfg->n_members; i++) {
+        if (is_self(m, i))
+            continue;
+        if (m->peers[i].append_inflight)
+            m->peers[i].append_again = true;
+        else
+            send_append(m, &m->peers[i]);
+    }
+    answer_pending(m);
 }
 
 int pd_member_tso(struct pd_member *m, uint32_t count, uint64_t *ts, int *http_status, char *err,

@@ -9,7 +9,8 @@
  *   answering. A leader that has not heard from a majority for an election timeout steps
  *   down, so at most one member serves writes while a majority is up.
  * - The leader sends heartbeats every 250 ms, carrying its state when the follower's copy is
- *   older; followers persist it. TSO timestamps are handed out only below a high-water that a
+ *   older; followers persist it. A write is answered only once a majority has persisted it,
+ *   so an acknowledged store registration survives the loss of the leader. TSO timestamps are handed out only below a high-water that a
  *   majority has persisted, so a new leader never repeats one.
  * - Followers forward API requests (anything but health/members/leader) to the leader and
  *   relay its answer; with no leader they answer 503 naming how many members they reach.
@@ -40,8 +41,10 @@ void pd_member_start(struct pd_member *m);
 bool pd_member_is_leader(const struct pd_member *m);
 /* A leader is known (this member or another). */
 bool pd_member_leader_known(const struct pd_member *m);
-/* The leader persists a local mutation and schedules its replication. */
-int pd_member_commit(struct pd_member *m, char *err, size_t errlen);
+/* The leader persists a local mutation, replicates it, and answers req with reply (taken)
+ * once a majority of members has persisted it; 503 when that does not happen in time or
+ * leadership is lost first, 500 when the local write fails. */
+void pd_member_commit_reply(struct pd_member *m, struct evhttp_request *req, json_t *reply);
 /* count timestamps; the last one in *ts. -1 with err (and *http_status) when not possible now. */
 int pd_member_tso(struct pd_member *m, uint32_t count, uint64_t *ts, int *http_status, char *err,
                   size_t errlen);

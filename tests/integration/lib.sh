@@ -32,7 +32,24 @@ trap 'exit 130' INT TERM
 pass() { PASSED=$((PASSED + 1)); echo "ok   - $*"; }
 fail() { FAILED=$((FAILED + 1)); echo "FAIL - $*"; }
 
+# Stops the daemons, then fails the scenario if a sanitizer (ASan/UBSan/LSan build) or a
+# crash left its mark in any daemon's output.
+stop_all() {
+    local pid f
+    for pid in "${PIDS[@]}"; do kill "$pid" 2>/dev/null; done
+    for pid in "${PIDS[@]}"; do wait "$pid" 2>/dev/null; done
+    PIDS=()
+    for f in "$WORK"/*.out; do
+        [ -f "$f" ] || continue
+        if grep -Eq 'ERROR: (Address|Leak)Sanitizer|runtime error:|Segmentation fault|Aborted' "$f"; then
+            fail "no memory error or crash in $(basename "$f" .out)"
+            grep -E -A12 'Sanitizer|runtime error' "$f" | head -n 30 | sed 's/^/      /'
+        fi
+    done
+}
+
 finish() {
+    stop_all
     echo "$PASSED passed, $FAILED failed"
     [ "$FAILED" -eq 0 ]
     exit $?

@@ -40,7 +40,7 @@ printf 'unknown-top = 1\n' | cat - "$WORK/good.toml" >"$WORK/unknown.toml"
 start_pd pd1 "$CP" "$PP" "$WORK/unknown.toml" || fail "pd-server starts with a good config"
 check_output "the good config serves" '"health": true' pdctl "https://127.0.0.1:$CP" pd-control health
 check_output "unknown key is a warning naming file and line" 'unknown.toml:1: unknown key' \
-    cat "$WORK/pd1.log"
+    cat "$WORK/pd1.out"
 check_output "pd-server --help lists the flags" '--initial-cluster' "$BIN/pd-server" --help
 
 finish
