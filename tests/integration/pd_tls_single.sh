@@ -69,6 +69,22 @@ check "pd-server process is still running" kill -0 "$PD_PID"
 check_output "handshakes are logged as JSON lines" '"event":"tls_handshake".*"result":"fail"' \
     cat "$WORK/pd1.log"
 
+# Rotation: a new cert+key on disk is served to the next connection, without a restart.
+served_serial() {
+    echo | openssl s_client -connect "127.0.0.1:$CP" -CAfile "$CERTS/ca.pem" \
+        -cert "$CERTS/pd-control.pem" -key "$CERTS/pd-control-key.pem" 2>/dev/null |
+        openssl x509 -noout -serial
+}
+S1=$(served_serial)
+"$BIN/tisim-certs" cert --ca-cert "$CERTS/ca.pem" --ca-key "$CERTS/ca-key.pem" --cn PD-Server \
+    --san 127.0.0.1 --san localhost --out-cert "$WORK/new.pem" --out-key "$WORK/new-key.pem" >/dev/null
+cp "$WORK/new-key.pem" "$CERTS/pd-server-key.pem"
+cp "$WORK/new.pem" "$CERTS/pd-server.pem"
+S2=$(served_serial)
+check "the rotated certificate is served without a restart" test -n "$S2" -a "$S1" != "$S2"
+check_output "pd-ctl trusts the rotated certificate" '"health": true' pdctl "$URL" pd-control health
+check "pd-server is the same process" kill -0 "$PD_PID"
+
 # TSO survives a restart and never goes back.
 T3=$(pdctl "$URL" pd-control tso)
 stop_pid "$PD_PID"
