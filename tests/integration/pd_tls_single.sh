@@ -52,6 +52,9 @@ check_fails "no client certificate is refused (curl)" '.' \
 check_fails "no client certificate is refused (openssl s_client)" 'alert|error' \
     sh -c "echo 'GET /pd/api/v1/health HTTP/1.0' | openssl s_client -connect 127.0.0.1:$CP \
         -CAfile $CERTS/ca.pem -quiet 2>&1; exit 1"
+check_output "openssl s_client sees the access_denied alert for a CN outside the list" \
+    'alert access denied' sh -c "echo | openssl s_client -connect 127.0.0.1:$CP \
+        -CAfile $CERTS/ca.pem -cert $CERTS/client.pem -key $CERTS/client-key.pem 2>&1; true"
 check_fails "client cert from another CA is refused" 'CA|alert' \
     pdctl "$URL" other-client health
 check_fails "expired client cert is refused" 'expired|alert' \
