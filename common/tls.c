@@ -132,6 +132,19 @@ static bool file_id_eq(const struct file_id *a, const struct file_id *b)
            a->mtim.tv_sec == b->mtim.tv_sec && a->mtim.tv_nsec == b->mtim.tv_nsec;
 }
 
+/* Parses a PEM file of certificates; err names what, the path and the cause. */
+static int parse_crt_file(mbedtls_x509_crt *crt, const char *what, const char *path, char *err,
+                          size_t errlen)
+{
+    char ebuf[160];
+    int ret = mbedtls_x509_crt_parse_file(crt, path);
+    if (ret > 0)
+        snprintf(err, errlen, "%s %s: %d certificate(s) could not be parsed", what, path, ret);
+    else if (ret < 0)
+        snprintf(err, errlen, "%s %s: %s", what, path, tls_strerror(ret, ebuf, sizeof ebuf));
+    return ret == 0 ? 0 : -1;
+}
+
 static void gen_unref(struct tls_gen *g)
 {
     if (!g || --g->refcnt > 0)
@@ -163,17 +176,9 @@ static struct tls_gen *gen_load(struct tls_ctx *ctx, char *err, size_t errlen)
     if (ctx->cert_path) {
         struct file_id c0, k0, c1, k1;
         bool ids = file_id_get(ctx->cert_path, &c0) && file_id_get(ctx->key_path, &k0);
-        int ret = mbedtls_x509_crt_parse_file(&g->cert, ctx->cert_path);
-        if (ret != 0) {
-            if (ret > 0)
-                snprintf(err, errlen, "cert-path %s: %d certificate(s) could not be parsed",
-                         ctx->cert_path, ret);
-            else
-                snprintf(err, errlen, "cert-path %s: %s", ctx->cert_path,
-                         tls_strerror(ret, ebuf, sizeof ebuf));
+        if (parse_crt_file(&g->cert, "cert-path", ctx->cert_path, err, errlen) != 0)
             goto fail;
-        }
-        ret = mbedtls_pk_parse_keyfile(&g->key, ctx->key_path, NULL);
+        int ret = mbedtls_pk_parse_keyfile(&g->key, ctx->key_path, NULL);
         if (ret != 0) {
             snprintf(err, errlen, "key-path %s: %s", ctx->key_path,
                      tls_strerror(ret, ebuf, sizeof ebuf));
@@ -327,16 +332,8 @@ struct tls_ctx *tls_ctx_new(enum tls_side side, const struct tls_opts *opts, cha
                  tls_strerror(ret, ebuf, sizeof ebuf));
         goto fail;
     }
-    ret = mbedtls_x509_crt_parse_file(&ctx->ca, ctx->ca_path);
-    if (ret != 0) {
-        if (ret > 0)
-            snprintf(err, errlen, "cannot read CA %s: %d certificate(s) could not be parsed",
-                     ctx->ca_path, ret);
-        else
-            snprintf(err, errlen, "cannot read CA %s: %s", ctx->ca_path,
-                     tls_strerror(ret, ebuf, sizeof ebuf));
+    if (parse_crt_file(&ctx->ca, "cannot read CA", ctx->ca_path, err, errlen) != 0)
         goto fail;
-    }
     if (side == TLS_SERVER) {
         ret = mbedtls_ssl_ticket_setup(&ctx->ticket, mbedtls_ctr_drbg_random, &ctx->drbg,
                                        MBEDTLS_CIPHER_AES_256_GCM, 86400);

@@ -489,6 +489,14 @@ static int member_index(const struct pd_member *m, const char *name)
     return -1;
 }
 
+/* Members learn each other's client URLs from their RPCs (for members/health output). */
+static void remember_client_url(struct pd_member *m, int idx, const json_t *body)
+{
+    const char *url = json_string_value(json_object_get(body, "client_url"));
+    if (idx >= 0 && url)
+        snprintf(m->peers[idx].client_url, sizeof m->peers[idx].client_url, "%s", url);
+}
+
 static void handle_vote(struct evhttp_request *req, const char *rest, void *arg)
 {
     (void)rest;
@@ -499,9 +507,7 @@ static void handle_vote(struct evhttp_request *req, const char *rest, void *arg)
         return;
     uint64_t term = (uint64_t)json_integer_value(json_object_get(b, "term"));
     int idx = member_index(m, candidate);
-    if (idx >= 0)
-        snprintf(m->peers[idx].client_url, sizeof m->peers[idx].client_url, "%s",
-                 json_string_value(json_object_get(b, "client_url")) ? json_string_value(json_object_get(b, "client_url")) : "");
+    remember_client_url(m, idx, b);
     if (term > m->state->term)
         become_follower(m, term);
     bool their_state_ok = !pd_state_newer(
@@ -551,10 +557,8 @@ static void handle_append(struct evhttp_request *req, const char *rest, void *ar
         if (term > m->state->term || m->role != FOLLOWER)
             become_follower(m, term);
         reset_election_timer(m);
-        const char *url = json_string_value(json_object_get(b, "client_url"));
-        set_leader(m, idx, url);
-        if (url)
-            snprintf(m->peers[idx].client_url, sizeof m->peers[idx].client_url, "%s", url);
+        set_leader(m, idx, json_string_value(json_object_get(b, "client_url")));
+        remember_client_url(m, idx, b);
         m->peers[idx].last_ack_ms = mono_ms();
         apply_leader_state(m, b);
     }
