@@ -209,6 +209,7 @@ struct pending {
 struct http_client {
     struct evhttp_connection *conn;
     char host_port[300];
+    char *header_name, *header_value;
     struct pending *pending;
 };
 
@@ -243,6 +244,21 @@ struct http_client *http_client_new(struct event_base *base, const char *base_ur
     evhttp_connection_set_timeout(c->conn, timeout_sec > 0 ? timeout_sec : 5);
     evhttp_connection_set_retries(c->conn, 0);
     return c;
+}
+
+int http_client_set_header(struct http_client *c, const char *name, const char *value)
+{
+    char *n = strdup(name), *v = strdup(value);
+    if (!n || !v) {
+        free(n);
+        free(v);
+        return -1;
+    }
+    free(c->header_name);
+    free(c->header_value);
+    c->header_name = n;
+    c->header_value = v;
+    return 0;
 }
 
 static void pending_unlink(struct pending *p)
@@ -328,6 +344,8 @@ int http_client_request(struct http_client *c, enum evhttp_cmd_type method, cons
     evhttp_request_set_error_cb(req, on_request_error);
     struct evkeyvalq *h = evhttp_request_get_output_headers(req);
     evhttp_add_header(h, "Host", c->host_port);
+    if (c->header_name)
+        evhttp_add_header(h, c->header_name, c->header_value);
     if (body) {
         evhttp_add_header(h, "Content-Type", "application/json");
         evbuffer_add(evhttp_request_get_output_buffer(req), body, body_len);
@@ -355,5 +373,7 @@ void http_client_free(struct http_client *c)
         c->pending = p->next;
         free(p);
     }
+    free(c->header_name);
+    free(c->header_value);
     free(c);
 }

@@ -53,6 +53,8 @@ typedef void (*http_client_cb)(int status, const char *body, size_t body_len, co
 struct http_client *http_client_new(struct event_base *base, const char *base_url,
                                     struct tls_ctx *tls, int timeout_sec, char *err,
                                     size_t errlen);
+/* A header sent with every request of this client (e.g. who forwards). Copies both. */
+int http_client_set_header(struct http_client *c, const char *name, const char *value);
 /* body may be NULL. Returns 0, or -1 when the request could not be queued (cb not called). */
 int http_client_request(struct http_client *c, enum evhttp_cmd_type method, const char *path,
                         const char *body, size_t body_len, http_client_cb cb, void *arg);

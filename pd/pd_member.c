@@ -607,7 +607,11 @@ struct pd_member *pd_member_new(struct event_base *base, const struct pd_config 
         url_host_port(&p->conf->peer, hp, sizeof hp);
         snprintf(url, sizeof url, "%s://%s", p->conf->peer.scheme, hp);
         p->client = http_client_new(base, url, client_tls, PEER_TIMEOUT_SEC, err, errlen);
-        if (!p->client) {
+        bool header_ok = p->client &&
+                         http_client_set_header(p->client, PD_FORWARDED_HEADER, cfg->name) == 0;
+        if (p->client && !header_ok)
+            snprintf(err, errlen, "out of memory");
+        if (!header_ok) {
             pd_member_free(m);
             return NULL;
         }
@@ -732,6 +736,13 @@ static void on_forward_reply(int status, const char *body, size_t len, const cha
 
 void pd_member_forward(struct pd_member *m, struct evhttp_request *req)
 {
+    const char *from = evhttp_find_header(evhttp_request_get_input_headers(req),
+                                          PD_FORWARDED_HEADER);
+    if (from) { /* never forward twice: two members with stale views would loop */
+        http_reply_error(req, 503, "PD member %s got a request forwarded by %s but is not the "
+                         "leader; retry", self_name(m), from);
+        return;
+    }
     if (m->leader < 0 || is_self(m, (size_t)m->leader)) {
         http_reply_error(req, 503, "no PD leader elected yet: member %s reaches %zu of %zu other "
                          "members (a majority of %zu is needed)", self_name(m), live_peers(m),

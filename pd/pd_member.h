@@ -30,6 +30,9 @@
 
 struct pd_member;
 
+/* Set on every request a member sends to another (RPCs and forwarded API calls). */
+#define PD_FORWARDED_HEADER "X-Tisim-PD-Member"
+
 struct pd_member *pd_member_new(struct event_base *base, const struct pd_config *cfg,
                                 struct pd_state *state, struct tls_ctx *client_tls, char *err,
                                 size_t errlen);

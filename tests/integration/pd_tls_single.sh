@@ -36,6 +36,20 @@ check_output "a store registers" '"store_id": 1' \
     curl -sS --fail --cacert "$CERTS/ca.pem" --cert "$CERTS/pd-control.pem" \
     --key "$CERTS/pd-control-key.pem" -d '{"address":"127.0.0.1:20160"}' \
     "$URL/pd/api/v1/tikv/register"
+check_output "pd-ctl honours PD_ADDR, CA_PATH, CERT_PATH, KEY_PATH" '"health": true' \
+    env PD_ADDR="$URL" CA_PATH="$CERTS/ca.pem" CERT_PATH="$CERTS/pd-control.pem" \
+    KEY_PATH="$CERTS/pd-control-key.pem" "$BIN/pd-ctl" health
+check_fails "pd-ctl with an https URL and no CA says what is missing" 'needs --cacert' \
+    env -u CA_PATH "$BIN/pd-ctl" -u "$URL" health
+check_fails "a malformed registration body gets 400 naming the cause" 'not valid JSON' \
+    curl -sS --fail-with-body --cacert "$CERTS/ca.pem" --cert "$CERTS/pd-control.pem" \
+    --key "$CERTS/pd-control-key.pem" -d '{"address":' "$URL/pd/api/v1/tikv/register"
+check_fails "a registration without an address gets 400" 'address' \
+    curl -sS --fail-with-body --cacert "$CERTS/ca.pem" --cert "$CERTS/pd-control.pem" \
+    --key "$CERTS/pd-control-key.pem" -d '{"version":"x"}' "$URL/pd/api/v1/tikv/register"
+check_fails "an unknown API path gets 404" 'no such API' \
+    curl -sS --fail-with-body --cacert "$CERTS/ca.pem" --cert "$CERTS/pd-control.pem" \
+    --key "$CERTS/pd-control-key.pem" "$URL/pd/api/v1/nope"
 check_output "pd-ctl store 1" '"address": "127.0.0.1:20160"' pdctl "$URL" pd-control store 1
 check_fails "pd-ctl store 99 is not found" 'not found' pdctl "$URL" pd-control store 99
 
