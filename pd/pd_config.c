@@ -224,6 +224,11 @@ static int parse_initial_cluster(struct pd_config *c, const char *text, char *er
         snprintf(err, errlen, "--initial-cluster is empty");
         rc = -1;
     }
+    if (rc == 0 && c->n_members > PD_MAX_MEMBERS) {
+        snprintf(err, errlen, "--initial-cluster lists %zu members; at most %d are supported",
+                 c->n_members, PD_MAX_MEMBERS);
+        rc = -1;
+    }
     return rc;
 }
 

@@ -19,6 +19,9 @@
 #include "config.h"
 #include "url.h"
 
+/* More members only slow elections down; real PD clusters run 3 or 5. */
+#define PD_MAX_MEMBERS 15
+
 struct pd_member_conf {
     char *name;
     struct url peer;

@@ -166,21 +166,26 @@ static void become_follower(struct pd_member *m, uint64_t term)
     reset_election_timer(m);
 }
 
+/* The value that a majority of members has reached: the majority-th highest of vals[n]. */
+static uint64_t majority_value(const struct pd_member *m, uint64_t *vals, size_t n)
+{
+    for (size_t i = 0; i < n; i++)
+        for (size_t j = i + 1; j < n; j++)
+            if (vals[j] > vals[i]) {
+                uint64_t t = vals[i];
+                vals[i] = vals[j];
+                vals[j] = t;
+            }
+    return vals[majority(m) - 1];
+}
+
 static void recompute_committed_hw(struct pd_member *m)
 {
-    size_t n = m->cfg->n_members, k = 0;
-    uint64_t hws[64];
-    for (size_t i = 0; i < n && k < 64; i++)
-        hws[k++] = is_self(m, i) ? pd_state_tso_hw(m->state) : m->peers[i].acked_hw;
-    /* The majority-th highest value is persisted on a majority. */
-    for (size_t i = 0; i < k; i++)
-        for (size_t j = i + 1; j < k; j++)
-            if (hws[j] > hws[i]) {
-                uint64_t t = hws[i];
-                hws[i] = hws[j];
-                hws[j] = t;
-            }
-    uint64_t committed = hws[majority(m) - 1];
+    uint64_t hws[PD_MAX_MEMBERS];
+    size_t n = m->cfg->n_members;
+    for (size_t i = 0; i < n; i++)
+        hws[i] = is_self(m, i) ? pd_state_tso_hw(m->state) : m->peers[i].acked_hw;
+    uint64_t committed = majority_value(m, hws, n);
     if (committed > m->tso.committed_hw)
         m->tso.committed_hw = committed;
 }
@@ -188,24 +193,17 @@ static void recompute_committed_hw(struct pd_member *m)
 /* The newest state version a majority of members has persisted in this leader's term. */
 static uint64_t committed_version(const struct pd_member *m)
 {
-    size_t n = m->cfg->n_members, k = 0;
-    uint64_t v[64];
+    uint64_t v[PD_MAX_MEMBERS];
+    size_t n = m->cfg->n_members;
     uint64_t term = pd_state_version_term(m->state);
-    for (size_t i = 0; i < n && k < 64; i++) {
+    for (size_t i = 0; i < n; i++) {
         const struct peer *p = &m->peers[i];
         if (is_self(m, i))
-            v[k++] = pd_state_version(m->state);
+            v[i] = pd_state_version(m->state);
         else
-            v[k++] = p->acked_term == term ? p->acked_version : 0;
+            v[i] = p->acked_term == term ? p->acked_version : 0;
     }
-    for (size_t i = 0; i < k; i++)
-        for (size_t j = i + 1; j < k; j++)
-            if (v[j] > v[i]) {
-                uint64_t t = v[i];
-                v[i] = v[j];
-                v[j] = t;
-            }
-    return v[majority(m) - 1];
+    return majority_value(m, v, n);
 }
 
 /* Answers the writes a majority now holds, and gives up on those past their deadline. */
