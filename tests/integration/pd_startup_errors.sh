@@ -36,6 +36,13 @@ check_fails "unknown flag" 'unknown flag --bogus' pd --config "$WORK/good.toml" 
 check_fails "initial-cluster without this member" "does not list this member" \
     pd --config "$WORK/good.toml" --initial-cluster "pdx=https://127.0.0.1:$PP"
 
+mkdir -p "$WORK/corrupt.data"
+echo '{"term": 1, "state": ' >"$WORK/corrupt.data/state.json"
+check_fails "a corrupt state file is named and kept, not replaced" 'state.json is corrupt' \
+    timeout 10 "$BIN/pd-server" --name pd1 --data-dir "$WORK/corrupt.data" \
+    --client-urls "https://127.0.0.1:$CP" --peer-urls "https://127.0.0.1:$PP" --config "$WORK/good.toml"
+check_output "the corrupt file is still there for the user" '"state": $' cat "$WORK/corrupt.data/state.json"
+
 printf 'unknown-top = 1\n' | cat - "$WORK/good.toml" >"$WORK/unknown.toml"
 start_pd pd1 "$CP" "$PP" "$WORK/unknown.toml" || fail "pd-server starts with a good config"
 check_output "the good config serves" '"health": true' pdctl "https://127.0.0.1:$CP" pd-control health
