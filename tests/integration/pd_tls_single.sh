@@ -80,6 +80,12 @@ check_fails "plain HTTP on the TLS port gets no data" '.' \
     curl -sS --fail --max-time 5 "http://127.0.0.1:$CP/pd/api/v1/health"
 check_fails "pd-ctl names an unreachable server" 'connect' \
     pdctl "https://127.0.0.1:$(free_port)" pd-control health
+# Random bytes, and a client that connects and says nothing while others are served.
+(exec 3<>"/dev/tcp/127.0.0.1/$CP" && head -c 8192 /dev/urandom >&3) 2>/dev/null
+exec 4<>"/dev/tcp/127.0.0.1/$CP"
+check_output "a silent connection does not hold up other clients" '"health": true' \
+    pdctl "$URL" pd-control health
+exec 4>&-
 check_output "PD still serves after all the bad clients" '"health": true' \
     pdctl "$URL" pd-control health
 check "pd-server process is still running" kill -0 "$PD_PID"
