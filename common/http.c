@@ -40,6 +40,7 @@ static bool route_matches(const struct route *r, const char *path, const char **
 static void dispatch(struct evhttp_request *req, void *arg)
 {
     struct http_server *s = arg;
+    tls_evhttp_close_notify_on_close(evhttp_request_get_connection(req));
     const struct evhttp_uri *uri = evhttp_request_get_evhttp_uri(req);
     const char *path = uri ? evhttp_uri_get_path(uri) : NULL;
     if (!path || !*path)

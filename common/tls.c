@@ -1330,6 +1330,25 @@ static void out_added_cb(struct evbuffer *buf, const struct evbuffer_cb_info *in
         event_active(c->flush, EV_WRITE, 0);
 }
 
+/* evhttp shuts the socket's write side down before the filter's finalizer runs, so the
+ * close_notify must go out from its close callback, which it calls first. */
+static void evhttp_closing(struct evhttp_connection *evcon, void *arg)
+{
+    (void)arg;
+    struct tls_conn *c = conn_of(evhttp_connection_get_bufferevent(evcon));
+    if (!c || c->state != ST_OPEN || !c->ssl_ready || c->close_sent)
+        return;
+    c->close_sent = true;
+    mbedtls_ssl_close_notify(&c->ssl);
+    conn_push_now(c);
+}
+
+void tls_evhttp_close_notify_on_close(struct evhttp_connection *evcon)
+{
+    if (evcon && conn_of(evhttp_connection_get_bufferevent(evcon)))
+        evhttp_connection_set_closecb(evcon, evhttp_closing, NULL);
+}
+
 /* Runs from the filter's finalizer: the underlying and its fd are still alive. */
 static void conn_free(void *arg)
 {
@@ -1555,6 +1574,8 @@ struct evhttp_connection *tls_evhttp_connection_new(struct tls_ctx *ctx, struct 
         evhttp_connection_base_bufferevent_new(base, NULL, bev, host, (unsigned short)port);
     if (!evcon)
         bufferevent_free(bev);
+    else
+        evhttp_connection_set_closecb(evcon, evhttp_closing, NULL);
     return evcon;
 }
 

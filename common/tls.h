@@ -89,6 +89,10 @@ struct bufferevent *tls_bev_connect(struct tls_ctx *ctx, struct event_base *base
 
 /* Serve HTTPS: every connection evhttp accepts is wrapped in TLS with ctx. */
 void tls_evhttp_serve(struct evhttp *http, struct tls_ctx *ctx);
+/* Makes evhttp send close_notify when it closes this server-side connection (evhttp shuts
+ * the socket down before the bufferevent goes away). Cheap; call it for each request. Client
+ * connections from tls_evhttp_connection_new have it already. */
+void tls_evhttp_close_notify_on_close(struct evhttp_connection *evcon);
 /* An evhttp client connection over TLS to host:port (keep-alive, reused by evhttp). When the
  * server closes it, evhttp reconnects on the next request; the new TLS connection resumes
  * the session. */

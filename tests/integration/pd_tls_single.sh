@@ -26,10 +26,12 @@ check_output "pd-ctl tso decodes" '^logic:  [0-9]+' pdctl "$URL" pd-control tso 
 check_output "curl with an allowed client cert" '"max_peer_count"' \
     curl -sS --fail --cacert "$CERTS/ca.pem" --cert "$CERTS/pd-control.pem" \
     --key "$CERTS/pd-control-key.pem" "$URL/pd/api/v1/cluster"
-check_output "openssl s_client verifies the PD cert" 'Verify return code: 0 \(ok\)' \
-    sh -c "echo | openssl s_client -connect 127.0.0.1:$CP -CAfile $CERTS/ca.pem \
-        -cert $CERTS/pd-control.pem -key $CERTS/pd-control-key.pem -verify_return_error \
-        -verify_ip 127.0.0.1 2>&1"
+check_output "openssl s_client verifies the PD cert, gets an answer, sees close_notify (exit 0)" 'Verify return code: 0 \(ok\)' \
+    sh -c "printf 'GET /pd/api/v1/health HTTP/1.0\\r\\n\\r\\n' | openssl s_client -ign_eof \
+        -connect 127.0.0.1:$CP -CAfile $CERTS/ca.pem -cert $CERTS/pd-control.pem \
+        -key $CERTS/pd-control-key.pem -verify_return_error -verify_ip 127.0.0.1 2>&1"
+cp "$WORK/last.out" "$WORK/s_client.out"
+check_output "... and the answer is PD's health" '"health": true' cat "$WORK/s_client.out"
 
 # Registration through the API TiKV will use.
 check_output "a store registers" '"store_id": 1' \
