@@ -118,10 +118,11 @@ void log_handshake(const struct log_handshake *h)
         return;
     char when[48];
     format_time(when, sizeof when);
-    json_t *o = json_pack("{s:s, s:s, s:s, s:s, s:s, s:s, s:s, s:s, s:s, s:s, s:s, s:b}",
+    json_t *o = json_pack("{s:s, s:s, s:s, s:s, s:s, s:s, s:s, s:s, s:s, s:s, s:s, s:s, s:b}",
                           "time", when, "level", level_names[level], "component",
                           g_log.component, "event", "tls_handshake", "role",
-                          h->role ? h->role : "", "peer", h->peer ? h->peer : "", "peer_cn",
+                          h->role ? h->role : "", "direction",
+                          h->direction ? h->direction : "", "peer", h->peer ? h->peer : "", "peer_cn",
                           ascii_only(cn, sizeof cn, h->peer_cn), "result", h->ok ? "ok" : "fail",
                           "reason", ascii_only(reason, sizeof reason, h->reason), "version",
                           h->version ? h->version : "", "cipher_suite",

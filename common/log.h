@@ -32,7 +32,8 @@ void log_msg(enum log_level level, const char *fmt, ...) __attribute__((format(p
 
 /* One handshake outcome. Strings may be NULL (written as ""). */
 struct log_handshake {
-    const char *role;      /* "server" or "client" side of this connection */
+    const char *role;      /* who we are: "pd", "tikv", "pd-ctl" */
+    const char *direction; /* "in": we accepted (TLS server side); "out": we dialed */
     const char *peer;      /* "127.0.0.1:51234" */
     const char *peer_cn;   /* subject CN of the peer's certificate, "" if none */
     bool ok;

@@ -575,7 +575,8 @@ static void conn_log(struct tls_conn *c, bool ok)
     c->attempt_logged = true;
     conn_fill_addr(c);
     struct log_handshake h = {
-        .role = c->is_client ? "client" : "server",
+        .role = c->ctx->role,
+        .direction = c->is_client ? "out" : "in",
         .peer = c->peer.addr,
         .peer_cn = c->peer.cn,
         .ok = ok,

@@ -91,7 +91,11 @@ exec 4>&-
 check_output "PD still serves after all the bad clients" '"health": true' \
     pdctl "$URL" pd-control health
 check "pd-server process is still running" kill -0 "$PD_PID"
-check_output "handshakes are logged as JSON lines" '"event":"tls_handshake".*"result":"fail"' \
+check_output "handshakes are logged as JSON lines: role, direction, peer, CN, result, reason" \
+    '"event":"tls_handshake","role":"pd","direction":"in","peer":"127\.0\.0\.1:[0-9]+","peer_cn":"Control-Client","result":"fail","reason":"[^"]*Common Name' \
+    cat "$WORK/pd1.log"
+check_output "a good handshake's line names the version, suite and resumption" \
+    '"peer_cn":"PD-Control","result":"ok","reason":"","version":"TLSv1\.2","cipher_suite":"TLS-ECDHE-ECDSA-WITH-AES-128-GCM-SHA256","resumed":false' \
     cat "$WORK/pd1.log"
 
 # Rotation: a new cert+key on disk is served to the next connection, without a restart.
