@@ -43,8 +43,13 @@ check_fails "a corrupt state file is named and kept, not replaced" 'state.json i
     --client-urls "https://127.0.0.1:$CP" --peer-urls "https://127.0.0.1:$PP" --config "$WORK/good.toml"
 check_output "the corrupt file is still there for the user" '"state": $' cat "$WORK/corrupt.data/state.json"
 
-printf 'unknown-top = 1\n' | cat - "$WORK/good.toml" >"$WORK/unknown.toml"
+# The file names another client URL: the --client-urls flag must win.
+OTHER=$(free_port)
+printf 'unknown-top = 1\nclient-urls = "https://127.0.0.1:%s"\n' "$OTHER" |
+    cat - "$WORK/good.toml" >"$WORK/unknown.toml"
 start_pd pd1 "$CP" "$PP" "$WORK/unknown.toml" || fail "pd-server starts with a good config"
+check "the --client-urls flag overrides client-urls from the file" \
+    bash -c "! (exec 3<>/dev/tcp/127.0.0.1/$OTHER) 2>/dev/null"
 check_output "the good config serves" '"health": true' pdctl "https://127.0.0.1:$CP" pd-control health
 check_output "unknown key is a warning naming file and line" 'unknown.toml:1: unknown key' \
     cat "$WORK/pd1.out"
