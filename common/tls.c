@@ -1350,6 +1350,14 @@ void tls_evhttp_close_notify_on_close(struct evhttp_connection *evcon)
         evhttp_connection_set_closecb(evcon, evhttp_closing, NULL);
 }
 
+static void conn_free_events(struct tls_conn *c)
+{
+    struct event *events[] = {c->timer, c->kick, c->flush, c->readmore, c->notify};
+    for (size_t i = 0; i < sizeof events / sizeof events[0]; i++)
+        if (events[i])
+            event_free(events[i]);
+}
+
 /* Runs from the filter's finalizer: the underlying and its fd are still alive. */
 static void conn_free(void *arg)
 {
@@ -1384,16 +1392,7 @@ static void conn_free(void *arg)
     event_del(&c->bev->ev_write);
     if (c->out_cb)
         evbuffer_remove_cb_entry(bufferevent_get_output(c->bev), c->out_cb);
-    if (c->timer)
-        event_free(c->timer);
-    if (c->kick)
-        event_free(c->kick);
-    if (c->flush)
-        event_free(c->flush);
-    if (c->readmore)
-        event_free(c->readmore);
-    if (c->notify)
-        event_free(c->notify);
+    conn_free_events(c);
     if (c->ssl_ready)
         mbedtls_ssl_free(&c->ssl);
     gen_unref(c->gen);
@@ -1433,16 +1432,7 @@ static struct bufferevent *wrap(struct tls_ctx *ctx, struct event_base *base,
         bev = bufferevent_filter_new(u, filter_in, filter_out, BEV_OPT_CLOSE_ON_FREE, conn_free,
                                      c);
     if (!bev) {
-        if (c->timer)
-            event_free(c->timer);
-        if (c->kick)
-            event_free(c->kick);
-        if (c->flush)
-            event_free(c->flush);
-        if (c->readmore)
-            event_free(c->readmore);
-        if (c->notify)
-            event_free(c->notify);
+        conn_free_events(c);
         free(c->host);
         free(c);
         return NULL;

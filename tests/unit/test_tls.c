@@ -35,6 +35,7 @@
 #include <unistd.h>
 
 #include "certgen.h"
+#include "testutil.h"
 #include "tls.h"
 
 #define WAIT_MS 5000
@@ -46,13 +47,6 @@ static void path_of(char *buf, size_t len, const char *name)
     snprintf(buf, len, "%s/%s", g_dir, name);
 }
 
-#define assert_contains(hay, needle)                                                          \
-    do {                                                                                      \
-        if (strstr((hay), (needle)) == NULL) {                                                \
-            print_error("expected \"%s\" in \"%s\"\n", (needle), (hay));                      \
-            fail();                                                                           \
-        }                                                                                     \
-    } while (0)
 
 static double cpu_ms(void)
 {
