@@ -268,6 +268,13 @@ static json_t *read_object(struct evhttp_request *req)
     return b;
 }
 
+/* A write's JSON object body on the leader; NULL when the request was forwarded or answered
+ * with 400. */
+static json_t *leader_write_body(struct pd_api *api, struct evhttp_request *req)
+{
+    return forwarded(api, req) ? NULL : read_object(req);
+}
+
 /* POST /pd/api/v1/tikv/register
  *   {"address":"127.0.0.1:20160","status_address":"127.0.0.1:20180","version":"...",
  *    "encrypted":false} → {"store_id":N,"cluster_id":N}
@@ -276,9 +283,7 @@ static void handle_register(struct evhttp_request *req, const char *rest, void *
 {
     (void)rest;
     struct pd_api *api = arg;
-    if (forwarded(api, req))
-        return;
-    json_t *b = read_object(req);
+    json_t *b = leader_write_body(api, req);
     if (!b)
         return;
     const char *address = json_string_value(json_object_get(b, "address"));
@@ -296,9 +301,9 @@ static void handle_register(struct evhttp_request *req, const char *rest, void *
         http_reply_error(req, status, "%s", err);
     } else {
         log_info("store %llu registered at %s", (unsigned long long)id, address);
-        pd_member_commit_reply(api->member, req, json_pack("{s:I, s:I}", "store_id", (json_int_t)id,
-                                           "cluster_id",
-                                           (json_int_t)pd_member_cluster_id(api->member)));
+        json_t *reply = json_pack("{s:I, s:I}", "store_id", (json_int_t)id, "cluster_id",
+                                  (json_int_t)pd_member_cluster_id(api->member));
+        pd_member_commit_reply(api->member, req, reply);
     }
     json_decref(b);
 }
@@ -309,9 +314,7 @@ static void handle_heartbeat(struct evhttp_request *req, const char *rest, void 
 {
     (void)rest;
     struct pd_api *api = arg;
-    if (forwarded(api, req))
-        return;
-    json_t *b = read_object(req);
+    json_t *b = leader_write_body(api, req);
     if (!b)
         return;
     json_int_t id = json_integer_value(json_object_get(b, "store_id"));
