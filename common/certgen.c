@@ -124,9 +124,22 @@ static size_t ip_parse(const char *s, unsigned char out[16])
 
 /* ---- extension DER --------------------------------------------------------------------- */
 
+/* Prefixes the len bytes just written before *p with their length and tag (DER is written
+ * backwards). Returns the bytes added, or a negative mbedTLS error. */
+static int wrap_tlv(unsigned char **p, unsigned char *start, size_t len, unsigned char tag)
+{
+    int ret;
+    size_t n = 0;
+    MBEDTLS_ASN1_CHK_ADD(n, mbedtls_asn1_write_len(p, start, len));
+    MBEDTLS_ASN1_CHK_ADD(n, mbedtls_asn1_write_tag(p, start, tag));
+    return (int)n;
+}
+
+#define DER_SEQUENCE (MBEDTLS_ASN1_CONSTRUCTED | MBEDTLS_ASN1_SEQUENCE)
+
 /* GeneralNames ::= SEQUENCE OF GeneralName; dNSName [2] IA5String, iPAddress [7] OCTET STRING */
-static int write_san(unsigned char *buf, size_t size, char *const *sans, size_t n, size_t *out_len,
-                     char *err, size_t errlen)
+static int write_san_der(unsigned char *buf, size_t size, char *const *sans, size_t n,
+                         size_t *out_len)
 {
     unsigned char *p = buf + size;
     size_t len = 0;
@@ -134,39 +147,24 @@ static int write_san(unsigned char *buf, size_t size, char *const *sans, size_t 
     for (size_t i = n; i-- > 0;) {
         unsigned char ip[16];
         size_t iplen = ip_parse(sans[i], ip);
-        const unsigned char *val;
-        size_t vlen;
-        unsigned char tag;
-        if (iplen) {
-            val = ip;
-            vlen = iplen;
-            tag = MBEDTLS_ASN1_CONTEXT_SPECIFIC | 7;
-        } else {
-            val = (const unsigned char *)sans[i];
-            vlen = strlen(sans[i]);
-            tag = MBEDTLS_ASN1_CONTEXT_SPECIFIC | 2;
-        }
+        const unsigned char *val = iplen ? ip : (const unsigned char *)sans[i];
+        size_t vlen = iplen ? iplen : strlen(sans[i]);
+        unsigned char tag = MBEDTLS_ASN1_CONTEXT_SPECIFIC | (iplen ? 7 : 2);
         size_t l = 0;
-        if ((ret = mbedtls_asn1_write_raw_buffer(&p, buf, val, vlen)) < 0)
-            goto fail;
-        l += (size_t)ret;
-        if ((ret = mbedtls_asn1_write_len(&p, buf, l)) < 0)
-            goto fail;
-        l += (size_t)ret;
-        if ((ret = mbedtls_asn1_write_tag(&p, buf, tag)) < 0)
-            goto fail;
-        l += (size_t)ret;
+        MBEDTLS_ASN1_CHK_ADD(l, mbedtls_asn1_write_raw_buffer(&p, buf, val, vlen));
+        MBEDTLS_ASN1_CHK_ADD(l, wrap_tlv(&p, buf, l, tag));
         len += l;
     }
-    if ((ret = mbedtls_asn1_write_len(&p, buf, len)) < 0)
-        goto fail;
-    len += (size_t)ret;
-    if ((ret = mbedtls_asn1_write_tag(&p, buf, MBEDTLS_ASN1_CONSTRUCTED | MBEDTLS_ASN1_SEQUENCE)) < 0)
-        goto fail;
-    len += (size_t)ret;
+    MBEDTLS_ASN1_CHK_ADD(len, wrap_tlv(&p, buf, len, DER_SEQUENCE));
     *out_len = len;
     return 0;
-fail:
+}
+
+static int write_san(unsigned char *buf, size_t size, char *const *sans, size_t n, size_t *out_len,
+                     char *err, size_t errlen)
+{
+    if (write_san_der(buf, size, sans, n, out_len) == 0)
+        return 0;
     seterr(err, errlen, "subjectAltName: too many or too long names");
     return -1;
 }
@@ -177,20 +175,11 @@ static int write_eku(unsigned char *buf, size_t size, size_t *out_len)
     unsigned char *p = buf + size;
     size_t len = 0;
     int ret;
-    if ((ret = mbedtls_asn1_write_oid(&p, buf, MBEDTLS_OID_CLIENT_AUTH,
-                                      MBEDTLS_OID_SIZE(MBEDTLS_OID_CLIENT_AUTH))) < 0)
-        return ret;
-    len += (size_t)ret;
-    if ((ret = mbedtls_asn1_write_oid(&p, buf, MBEDTLS_OID_SERVER_AUTH,
-                                      MBEDTLS_OID_SIZE(MBEDTLS_OID_SERVER_AUTH))) < 0)
-        return ret;
-    len += (size_t)ret;
-    if ((ret = mbedtls_asn1_write_len(&p, buf, len)) < 0)
-        return ret;
-    len += (size_t)ret;
-    if ((ret = mbedtls_asn1_write_tag(&p, buf, MBEDTLS_ASN1_CONSTRUCTED | MBEDTLS_ASN1_SEQUENCE)) < 0)
-        return ret;
-    len += (size_t)ret;
+    MBEDTLS_ASN1_CHK_ADD(len, mbedtls_asn1_write_oid(&p, buf, MBEDTLS_OID_CLIENT_AUTH,
+                                                     MBEDTLS_OID_SIZE(MBEDTLS_OID_CLIENT_AUTH)));
+    MBEDTLS_ASN1_CHK_ADD(len, mbedtls_asn1_write_oid(&p, buf, MBEDTLS_OID_SERVER_AUTH,
+                                                     MBEDTLS_OID_SIZE(MBEDTLS_OID_SERVER_AUTH)));
+    MBEDTLS_ASN1_CHK_ADD(len, wrap_tlv(&p, buf, len, DER_SEQUENCE));
     *out_len = len;
     return 0;
 }
@@ -245,21 +234,9 @@ static int write_aki(unsigned char *buf, size_t size, const unsigned char *kid, 
     unsigned char *p = buf + size;
     size_t len = 0;
     int ret;
-    if ((ret = mbedtls_asn1_write_raw_buffer(&p, buf, kid, kid_len)) < 0)
-        return ret;
-    len += (size_t)ret;
-    if ((ret = mbedtls_asn1_write_len(&p, buf, len)) < 0)
-        return ret;
-    len += (size_t)ret;
-    if ((ret = mbedtls_asn1_write_tag(&p, buf, MBEDTLS_ASN1_CONTEXT_SPECIFIC | 0)) < 0)
-        return ret;
-    len += (size_t)ret;
-    if ((ret = mbedtls_asn1_write_len(&p, buf, len)) < 0)
-        return ret;
-    len += (size_t)ret;
-    if ((ret = mbedtls_asn1_write_tag(&p, buf, MBEDTLS_ASN1_CONSTRUCTED | MBEDTLS_ASN1_SEQUENCE)) < 0)
-        return ret;
-    len += (size_t)ret;
+    MBEDTLS_ASN1_CHK_ADD(len, mbedtls_asn1_write_raw_buffer(&p, buf, kid, kid_len));
+    MBEDTLS_ASN1_CHK_ADD(len, wrap_tlv(&p, buf, len, MBEDTLS_ASN1_CONTEXT_SPECIFIC | 0));
+    MBEDTLS_ASN1_CHK_ADD(len, wrap_tlv(&p, buf, len, DER_SEQUENCE));
     *out_len = len;
     return 0;
 }
