@@ -284,11 +284,9 @@ struct tls_ctx *tls_ctx_new(enum tls_side side, const struct tls_opts *opts, cha
         snprintf(err, errlen, "ca-path is not set");
         return NULL;
     }
-    if (side == TLS_SERVER && (!opts->cert_path || !opts->key_path)) {
-        snprintf(err, errlen, "%s is not set", opts->cert_path ? "key-path" : "cert-path");
-        return NULL;
-    }
-    if (!opts->cert_path != !opts->key_path) {
+    /* A server always presents a cert; a client may present none, but never half a pair. */
+    bool wants_pair = side == TLS_SERVER || opts->cert_path || opts->key_path;
+    if (wants_pair && (!opts->cert_path || !opts->key_path)) {
         snprintf(err, errlen, "%s is not set", opts->cert_path ? "key-path" : "cert-path");
         return NULL;
     }
