@@ -96,50 +96,34 @@ stop_pid() {
     return 0
 }
 
-# check DESCRIPTION CMD...: passes when CMD exits 0.
-check() {
-    local what=$1
-    shift
-    if "$@" >"$WORK/last.out" 2>&1; then
-        pass "$what"
-    else
-        fail "$what"
-        sed 's/^/      /' "$WORK/last.out" | grep -vE '^      [A-Za-z0-9+/=]{40,}$' | tail -n 20
-    fi
-}
-
-# check_fails DESCRIPTION PATTERN CMD...: passes when CMD exits non-zero and its output
-# matches the extended regex PATTERN (the error a user would read).
-check_fails() {
-    local what=$1 pattern=$2
-    shift 2
-    if "$@" >"$WORK/last.out" 2>&1; then
-        fail "$what (command succeeded)"
-        sed 's/^/      /' "$WORK/last.out" | grep -vE '^      [A-Za-z0-9+/=]{40,}$' | tail -n 20
-    elif grep -Eq -- "$pattern" "$WORK/last.out"; then
-        pass "$what"
-    else
-        fail "$what (output does not match /$pattern/)"
-        sed 's/^/      /' "$WORK/last.out" | grep -vE '^      [A-Za-z0-9+/=]{40,}$' | tail -n 20
-    fi
-}
-
-# check_output DESCRIPTION PATTERN CMD...: CMD exits 0 and its output matches PATTERN.
-check_output() {
-    local what=$1 pattern=$2
-    shift 2
-    local rc=0
+# expect SUCCEED|FAIL DESCRIPTION PATTERN CMD...: runs CMD, output in $WORK/last.out; passes
+# when CMD succeeded (or failed, as asked) and its output matches the extended regex PATTERN.
+expect() {
+    local want=$1 what=$2 pattern=$3 rc=0 why=""
+    shift 3
     "$@" >"$WORK/last.out" 2>&1 || rc=$?
-    if [ "$rc" -ne 0 ]; then
-        fail "$what (exit code $rc)"
-        sed 's/^/      /' "$WORK/last.out" | grep -vE '^      [A-Za-z0-9+/=]{40,}$' | tail -n 20
-    elif grep -Eq -- "$pattern" "$WORK/last.out"; then
-        pass "$what"
-    else
-        fail "$what (output does not match /$pattern/)"
-        sed 's/^/      /' "$WORK/last.out" | grep -vE '^      [A-Za-z0-9+/=]{40,}$' | tail -n 20
+    if [ "$want" = SUCCEED ] && [ "$rc" -ne 0 ]; then
+        why=" (exit code $rc)"
+    elif [ "$want" = FAIL ] && [ "$rc" -eq 0 ]; then
+        why=" (command succeeded)"
+    elif [ -n "$pattern" ] && ! grep -Eq -- "$pattern" "$WORK/last.out"; then
+        why=" (output does not match /$pattern/)"
     fi
+    if [ -z "$why" ]; then
+        pass "$what"
+        return
+    fi
+    fail "$what$why"
+    sed 's/^/      /' "$WORK/last.out" | grep -vE '^      [A-Za-z0-9+/=]{40,}$' | tail -n 20
 }
+
+# check DESCRIPTION CMD...: CMD exits 0.
+check() { local what=$1; shift; expect SUCCEED "$what" '' "$@"; }
+# check_fails DESCRIPTION PATTERN CMD...: CMD exits non-zero with output matching PATTERN
+# (the error a user would read).
+check_fails() { expect FAIL "$@"; }
+# check_output DESCRIPTION PATTERN CMD...: CMD exits 0 with output matching PATTERN.
+check_output() { expect SUCCEED "$@"; }
 
 # The cluster certificate set, plus the single certs the scenarios need.
 make_pki() {
