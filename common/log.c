@@ -10,11 +10,36 @@
 #include <sys/time.h>
 #include <time.h>
 
+#define EARLY_LINES 64
+
 static struct {
     char component[32];
     FILE *out; /* NULL means stderr */
     enum log_level min;
-} g_log = {"tisim", NULL, LOG_INFO};
+    bool opened; /* log_open has run: no more early lines are kept */
+    char *early[EARLY_LINES]; /* lines written before log_open, replayed into its file */
+    size_t n_early;
+} g_log = {"tisim", NULL, LOG_INFO, false, {NULL}, 0};
+
+static void keep_early(const char *line)
+{
+    if (g_log.opened || g_log.n_early >= EARLY_LINES)
+        return;
+    char *copy = strdup(line);
+    if (copy)
+        g_log.early[g_log.n_early++] = copy;
+}
+
+/* Start-up lines (config warnings, ...) also belong in the log file the config names. */
+static void replay_early(FILE *f)
+{
+    for (size_t i = 0; i < g_log.n_early; i++) {
+        if (f)
+            fputs(g_log.early[i], f);
+        free(g_log.early[i]);
+    }
+    g_log.n_early = 0;
+}
 
 static const char *const level_names[] = {"DEBUG", "INFO", "WARN", "ERROR"};
 
@@ -22,19 +47,27 @@ int log_open(const char *component, const char *path, enum log_level min_level)
 {
     snprintf(g_log.component, sizeof g_log.component, "%s", component ? component : "tisim");
     g_log.min = min_level;
-    if (!path || !*path)
+    g_log.opened = true;
+    if (!path || !*path) {
+        replay_early(NULL); /* they went to stderr already */
         return 0;
+    }
     FILE *f = fopen(path, "a");
-    if (!f)
+    if (!f) {
+        replay_early(NULL);
         return -1;
+    }
     setvbuf(f, NULL, _IOLBF, 0);
-    log_close();
+    if (g_log.out)
+        fclose(g_log.out);
     g_log.out = f;
+    replay_early(f);
     return 0;
 }
 
 void log_close(void)
 {
+    replay_early(NULL);
     if (g_log.out)
         fclose(g_log.out);
     g_log.out = NULL;
@@ -95,8 +128,13 @@ void log_msg(enum log_level level, const char *fmt, ...)
     va_end(ap);
     escape_controls(msg, sizeof msg, raw);
     format_time(when, sizeof when);
-    fprintf(log_stream(), "[%s] [%s] [%s] %s\n", when, level_names[level], g_log.component, msg);
+    char line[sizeof msg + 128];
+    snprintf(line, sizeof line, "[%s] [%s] [%s] %s\n", when, level_names[level], g_log.component,
+             msg);
+    fputs(line, log_stream());
     fflush(log_stream());
+    if (level >= LOG_WARN)
+        keep_early(line);
     errno = saved_errno;
 }
 

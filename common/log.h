@@ -3,7 +3,9 @@
  * Contract:
  * - log_open() picks the component name that prefixes every line, the minimum level, and the
  *   destination (a file opened for append, or stderr when path is NULL). Before log_open()
- *   everything at INFO and above goes to stderr with component "tisim".
+ *   everything at INFO and above goes to stderr with component "tisim"; the warnings and
+ *   errors among those lines are also written into the file log_open() opens, so start-up
+ *   warnings (unknown config keys) end up in the daemon's log too.
  * - Text lines: "[2026/11/27 20:57:35.123 +00:00] [INFO] [pd] message". Control characters
  *   in the message (it may carry bytes from the network) are escaped as \xNN, so one call is
  *   always one line.

@@ -51,8 +51,9 @@ start_pd pd1 "$CP" "$PP" "$WORK/unknown.toml" || fail "pd-server starts with a g
 check "the --client-urls flag overrides client-urls from the file" \
     bash -c "! (exec 3<>/dev/tcp/127.0.0.1/$OTHER) 2>/dev/null"
 check_output "the good config serves" '"health": true' pdctl "https://127.0.0.1:$CP" pd-control health
-check_output "unknown key is a warning naming file and line" 'unknown.toml:1: unknown key' \
-    cat "$WORK/pd1.out"
+check_output "unknown key is a warning naming file and line, on stderr" \
+    'unknown.toml:1: unknown key' cat "$WORK/pd1.out"
+check_output "... and in the log file" 'unknown.toml:1: unknown key' cat "$WORK/pd1.log"
 check_output "pd-server --help lists the flags" '--initial-cluster' "$BIN/pd-server" --help
 
 finish
