@@ -38,6 +38,9 @@ check_output "a store registers" '"store_id": 1' \
     curl -sS --fail --cacert "$CERTS/ca.pem" --cert "$CERTS/pd-control.pem" \
     --key "$CERTS/pd-control-key.pem" -d '{"address":"127.0.0.1:20160"}' \
     "$URL/pd/api/v1/tikv/register"
+check_output "pd-ctl -i runs each command read from its input" '"address": "127\.0\.0\.1:20160"' \
+    sh -c "printf 'health\\nstore 1\\nexit\\n' | $BIN/pd-ctl -i -u $URL --cacert $CERTS/ca.pem \
+        --cert $CERTS/pd-control.pem --key $CERTS/pd-control-key.pem"
 check_output "pd-ctl honours PD_ADDR, CA_PATH, CERT_PATH, KEY_PATH" '"health": true' \
     env PD_ADDR="$URL" CA_PATH="$CERTS/ca.pem" CERT_PATH="$CERTS/pd-control.pem" \
     KEY_PATH="$CERTS/pd-control-key.pem" "$BIN/pd-ctl" health
