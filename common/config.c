@@ -828,7 +828,7 @@ static int handler(void *user, const char *section, const char *name, const char
     const char *v = sb_str(&ld->value);
     const struct cfg_key *k = find_key(ld, sect, key);
     if (!k) {
-        log_warn("%s:%d: unknown key '%s' in [%s], ignored", ld->path, ld->entry_line, key,
+        log_warnx("%s:%d: unknown key '%s' in [%s], ignored", ld->path, ld->entry_line, key,
                  sect);
         return 1;
     }

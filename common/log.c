@@ -116,16 +116,16 @@ static void escape_controls(char *dst, size_t len, const char *src)
     dst[o] = '\0';
 }
 
-void log_msg(enum log_level level, const char *fmt, ...)
+/* Formats one line (control bytes escaped) and writes it; with_errno appends strerror. */
+static void log_vwrite(enum log_level level, bool with_errno, const char *fmt, va_list ap)
 {
     if (level < g_log.min)
         return;
     int saved_errno = errno;
     char raw[2048], msg[4096], when[48];
-    va_list ap;
-    va_start(ap, fmt);
-    vsnprintf(raw, sizeof raw, fmt, ap);
-    va_end(ap);
+    int n = vsnprintf(raw, sizeof raw, fmt, ap);
+    if (with_errno && n >= 0 && (size_t)n < sizeof raw)
+        snprintf(raw + n, sizeof raw - (size_t)n, ": %s", strerror(saved_errno));
     escape_controls(msg, sizeof msg, raw);
     format_time(when, sizeof when);
     char line[sizeof msg + 128];
@@ -136,6 +136,42 @@ void log_msg(enum log_level level, const char *fmt, ...)
     if (level >= LOG_WARN)
         keep_early(line);
     errno = saved_errno;
+}
+
+void log_msg(enum log_level level, const char *fmt, ...)
+{
+    va_list ap;
+    va_start(ap, fmt);
+    log_vwrite(level, false, fmt, ap);
+    va_end(ap);
+}
+
+void log_msg_errno(enum log_level level, const char *fmt, ...)
+{
+    va_list ap;
+    va_start(ap, fmt);
+    log_vwrite(level, true, fmt, ap);
+    va_end(ap);
+}
+
+void fatal(const char *fmt, ...)
+{
+    va_list ap;
+    va_start(ap, fmt);
+    log_vwrite(LOG_ERROR, true, fmt, ap);
+    va_end(ap);
+    log_close();
+    exit(1);
+}
+
+void fatalx(const char *fmt, ...)
+{
+    va_list ap;
+    va_start(ap, fmt);
+    log_vwrite(LOG_ERROR, false, fmt, ap);
+    va_end(ap);
+    log_close();
+    exit(1);
 }
 
 /* JSON wants valid UTF-8; a peer's CN is arbitrary bytes. Keep printable ASCII only. */

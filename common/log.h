@@ -27,10 +27,18 @@ void log_close(void);
 int log_level_parse(const char *name, enum log_level *out);
 
 void log_msg(enum log_level level, const char *fmt, ...) __attribute__((format(printf, 2, 3)));
+/* As log_msg, then ": strerror(errno)" (errno as it was at the call). */
+void log_msg_errno(enum log_level level, const char *fmt, ...)
+    __attribute__((format(printf, 2, 3)));
+/* The OpenBSD daemon convention: the x variants do not append errno. */
 #define log_debug(...) log_msg(LOG_DEBUG, __VA_ARGS__)
 #define log_info(...) log_msg(LOG_INFO, __VA_ARGS__)
-#define log_warn(...) log_msg(LOG_WARN, __VA_ARGS__)
+#define log_warn(...) log_msg_errno(LOG_WARN, __VA_ARGS__)
+#define log_warnx(...) log_msg(LOG_WARN, __VA_ARGS__)
 #define log_error(...) log_msg(LOG_ERROR, __VA_ARGS__)
+/* Log at ERROR (fatal appends strerror(errno)), close the log and exit(1). */
+void fatal(const char *fmt, ...) __attribute__((format(printf, 1, 2), noreturn));
+void fatalx(const char *fmt, ...) __attribute__((format(printf, 1, 2), noreturn));
 
 /* One handshake outcome. Strings may be NULL (written as ""). */
 struct log_handshake {

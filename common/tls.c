@@ -657,7 +657,7 @@ static void conn_fail(struct tls_conn *c, const char *reason)
     if (was == ST_HANDSHAKE)
         conn_log(c, false);
     else if (was == ST_OPEN)
-        log_warn("TLS connection with %s (%s) failed: %s", c->peer.addr,
+        log_warnx("TLS connection with %s (%s) failed: %s", c->peer.addr,
                  c->peer.cn[0] ? c->peer.cn : "no CN", reason);
     conn_push_now(c);
     buf_clear(bufferevent_get_output(c->u));

@@ -297,7 +297,7 @@ static void handle_register(struct evhttp_request *req, const char *rest, void *
                                      json_is_true(json_object_get(b, "encrypted")), now_ms(),
                                      &status, err, sizeof err);
     if (id == 0) {
-        log_warn("store registration refused: %s", err);
+        log_warnx("store registration refused: %s", err);
         http_reply_error(req, status, "%s", err);
     } else {
         log_info("store %llu registered at %s", (unsigned long long)id, address);

@@ -155,7 +155,7 @@ static void become_follower(struct pd_member *m, uint64_t term)
     fail_pending(m, "PD leadership changed before the write reached a majority; retry");
     bool changed = term != m->state->term;
     if (m->role == LEADER)
-        log_warn("stepping down as PD leader (term %llu)", (unsigned long long)m->state->term);
+        log_warnx("stepping down as PD leader (term %llu)", (unsigned long long)m->state->term);
     m->role = FOLLOWER;
     if (changed) {
         m->state->term = term;
@@ -235,7 +235,7 @@ static void note_peer_error(struct peer *p, const char *what, const char *err)
     char line[300];
     snprintf(line, sizeof line, "%s: %s", what, err);
     if (strcmp(line, p->last_error) != 0)
-        log_warn("PD peer %s: %s", p->conf->name, line);
+        log_warnx("PD peer %s: %s", p->conf->name, line);
     snprintf(p->last_error, sizeof p->last_error, "%s", line);
 }
 
@@ -434,7 +434,7 @@ static void on_tick(evutil_socket_t fd, short what, void *arg)
     if (m->role != LEADER)
         return;
     if (mono_ms() - m->leader_since_ms > 2 * ELECTION_MIN_MS && live_peers(m) + 1 < majority(m)) {
-        log_warn("PD leader lost contact with a majority of members");
+        log_warnx("PD leader lost contact with a majority of members");
         become_follower(m, m->state->term);
         set_leader(m, -1, NULL);
         return;
@@ -535,7 +535,7 @@ static void apply_leader_state(struct pd_member *m, const json_t *b)
         return;
     char err[256];
     if (pd_state_replace(m->state, doc, err, sizeof err) != 0)
-        log_warn("%s", err);
+        log_warnx("%s", err);
     else
         save_state(m);
 }
