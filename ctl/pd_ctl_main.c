@@ -1,5 +1,6 @@
 /* pd-ctl: flags and environment → pdctl.c. */
 #include "flags.h"
+#include "log.h"
 #include "pdctl.h"
 
 #include <signal.h>
@@ -17,6 +18,9 @@ static const char *env_or_null(const char *name)
 int main(int argc, char **argv)
 {
     signal(SIGPIPE, SIG_IGN);
+    /* The transport logs every handshake (INFO, failures at WARN); pd-ctl prints its own one
+     * line "pd-ctl: <why>" instead, so only errors of the transport itself reach stderr. */
+    log_open("pd-ctl", NULL, LOG_ERROR);
 
     const char *pd = env_or_null("PD_ADDR");
     const char *cacert = env_or_null("CA_PATH");

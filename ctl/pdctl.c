@@ -334,12 +334,12 @@ int pdctl_run(const struct pdctl *c, int argc, char **argv)
                      "https URL needs --cacert (and --cert/--key for a cluster with mutual TLS)");
             break; /* a usage error: the same for every endpoint */
         }
-        struct https_response resp;
-        if (https_request(url, call.method, call.path, NULL, have_ca ? &c->tls : NULL,
-                          c->timeout_ms, &resp, err, sizeof err) != 0)
+        struct httpcall_response resp;
+        if (httpcall(url, call.method, call.path, NULL, have_ca ? &c->tls : NULL, "pd-ctl",
+                     c->timeout_ms, &resp, err, sizeof err) != 0)
             continue; /* try the next endpoint; err keeps the last failure */
         rc = pdctl_print(&call, resp.status, resp.body, resp.body_len, c->out, c->err);
-        https_response_free(&resp);
+        httpcall_response_free(&resp);
         free(copy);
         fflush(c->out);
         return rc;

@@ -8,8 +8,8 @@
  *   the server's key order (a body that is not JSON is printed as it is); `tso` prints the
  *   new timestamp as one decimal line; `config show` only the "replication" and "schedule"
  *   parts. A non-2xx answer is "[STATUS] message" on err. Returns the exit status (0 or 1).
- * - pdctl_run plans, calls PD through tlsdial (trying each comma-separated endpoint until one
- *   answers) and prints. Transport failure: exactly one line "pd-ctl: <why>" on err.
+ * - pdctl_run plans, calls PD through httpcall (the daemons' HTTP client and TLS transport;
+ *   trying each comma-separated endpoint until one answers) and prints. Transport failure: exactly one line "pd-ctl: <why>" on err.
  *   Exit status: 0 success, 1 any failure (usage errors included).
  * - pdctl_interactive reads commands from in, one per line (a "» " prompt when in is a
  *   terminal), until EOF, "exit" or "quit"; failures are printed and the loop goes on.
@@ -23,13 +23,13 @@
 #include <stddef.h>
 #include <stdio.h>
 
-#include "tlsdial.h"
+#include "httpcall.h"
 
 #define PDCTL_DEFAULT_URL "http://127.0.0.1:2379"
 
 struct pdctl {
     const char *pd;        /* "https://127.0.0.1:2379" or a comma-separated list */
-    struct tls_files tls;  /* ca_path NULL: no TLS */
+    struct httpcall_tls tls; /* ca_path NULL: no TLS */
     int timeout_ms;
     FILE *out;
     FILE *err;
