@@ -1,7 +1,15 @@
 #include "url.h"
 
+#include <arpa/inet.h>
 #include <stdio.h>
 #include <string.h>
+#include <strings.h>
+
+static int fail(char *err, size_t errlen, const char *text, const char *why)
+{
+    snprintf(err, errlen, "bad URL '%s': %s", text, why);
+    return -1;
+}
 
 static int parse_port(const char *s, size_t len, int *port)
 {
@@ -19,56 +27,97 @@ static int parse_port(const char *s, size_t len, int *port)
     return 0;
 }
 
-static int fail(char *err, size_t errlen, const char *text, const char *why)
+/* Consumes "http://" or "https://" (any case) at the start of *p; none: scheme stays "". */
+static int parse_scheme(const char **p, bool required, struct url *u, char *err, size_t errlen,
+                        const char *text)
 {
-    snprintf(err, errlen, "bad URL '%s': %s", text, why);
-    return -1;
+    const char *sep = strstr(*p, "://");
+    if (!sep) {
+        if (required)
+            return fail(err, errlen, text, "expected http://host:port or https://host:port");
+        return 0;
+    }
+    size_t n = (size_t)(sep - *p);
+    if (n == 4 && strncasecmp(*p, "http", 4) == 0)
+        strcpy(u->scheme, "http");
+    else if (n == 5 && strncasecmp(*p, "https", 5) == 0)
+        strcpy(u->scheme, "https");
+    else
+        return fail(err, errlen, text, "scheme must be http or https");
+    *p = sep + 3;
+    return 0;
+}
+
+static bool host_char_ok(char c)
+{
+    return (c >= 'a' && c <= 'z') || (c >= 'A' && c <= 'Z') || (c >= '0' && c <= '9') ||
+           c == '.' || c == '-' || c == '_';
+}
+
+static int check_host(const struct url *u, bool bracketed, char *err, size_t errlen,
+                      const char *text)
+{
+    char why[sizeof u->host + 80];
+    if (bracketed) {
+        struct in6_addr a;
+        if (inet_pton(AF_INET6, u->host, &a) == 1)
+            return 0;
+        snprintf(why, sizeof why, "'%s' is not an IPv6 address", u->host);
+        return fail(err, errlen, text, why);
+    }
+    for (const char *c = u->host; *c; c++) {
+        if (!host_char_ok(*c)) {
+            snprintf(why, sizeof why,
+                     "host '%s' has a character other than letters, digits, '.', '-' and '_'",
+                     u->host);
+            return fail(err, errlen, text, why);
+        }
+    }
+    return 0;
+}
+
+/* Host (bracketed IPv6 or name) at *p; *p moves past it. */
+static int parse_host(const char **p, struct url *u, char *err, size_t errlen, const char *text)
+{
+    const char *start = *p, *end = *p + strcspn(*p, ":/");
+    bool bracketed = *start == '[';
+    if (bracketed) {
+        if (!(end = strchr(start, ']')))
+            return fail(err, errlen, text, "missing ']' after IPv6 address");
+        start++;
+    }
+    size_t len = (size_t)(end - start);
+    if (len == 0)
+        return fail(err, errlen, text, "missing host");
+    if (len >= sizeof u->host)
+        return fail(err, errlen, text, "host is longer than 255 bytes");
+    memcpy(u->host, start, len);
+    u->host[len] = '\0';
+    *p = end + (bracketed ? 1 : 0);
+    return check_host(u, bracketed, err, errlen, text);
 }
 
 int url_parse(const char *text, bool scheme_required, struct url *u, char *err, size_t errlen)
 {
     memset(u, 0, sizeof *u);
     const char *p = text;
-    const char *sep = strstr(text, "://");
-    if (sep) {
-        size_t n = (size_t)(sep - text);
-        if ((n == 4 && strncmp(text, "http", 4) == 0) || (n == 5 && strncmp(text, "https", 5) == 0))
-            memcpy(u->scheme, text, n);
-        else
-            return fail(err, errlen, text, "scheme must be http or https");
-        p = sep + 3;
-    } else if (scheme_required) {
-        return fail(err, errlen, text, "expected http://host:port or https://host:port");
-    }
-    const char *hend, *rest;
-    if (*p == '[') {
-        hend = strchr(p, ']');
-        if (!hend)
-            return fail(err, errlen, text, "missing ']' after IPv6 address");
-        p++;
-        rest = hend + 1;
-    } else {
-        hend = p + strcspn(p, ":/");
-        rest = hend;
-    }
-    size_t hlen = (size_t)(hend - p);
-    if (hlen == 0 || hlen >= sizeof u->host)
-        return fail(err, errlen, text, "missing or too long host");
-    memcpy(u->host, p, hlen);
-    u->port = strcmp(u->scheme, "https") == 0 ? 443 : 80;
-    if (*rest == ':') {
-        size_t plen = strcspn(rest + 1, "/");
-        if (parse_port(rest + 1, plen, &u->port) != 0)
+    if (parse_scheme(&p, scheme_required, u, err, errlen, text) != 0 ||
+        parse_host(&p, u, err, errlen, text) != 0)
+        return -1;
+    u->port = url_is_https(u) ? 443 : 80;
+    if (*p == ':') {
+        size_t plen = strcspn(p + 1, "/");
+        if (parse_port(p + 1, plen, &u->port) != 0)
             return fail(err, errlen, text, "port must be a number from 1 to 65535");
-        rest += 1 + plen;
+        p += 1 + plen;
     } else if (!u->scheme[0]) {
         return fail(err, errlen, text, "missing port");
     }
-    if (*rest && *rest != '/')
+    if (*p && *p != '/')
         return fail(err, errlen, text, "unexpected text after host");
-    if (strlen(rest) >= sizeof u->path)
-        return fail(err, errlen, text, "path too long");
-    strcpy(u->path, rest);
+    if (strlen(p) >= sizeof u->path)
+        return fail(err, errlen, text, "path is longer than 511 bytes");
+    strcpy(u->path, p);
     return 0;
 }
 
