@@ -237,21 +237,11 @@ static void handle_tso(struct evhttp_request *req, const char *rest, void *arg)
     char *count_s = http_query_param(req, "count");
     uint64_t count = count_s ? parse_id(count_s) : 1;
     free(count_s);
-    uint64_t ts;
-    int status;
-    char err[256];
     if (count == 0 || count >= PD_TSO_MAX_LOGICAL) {
         http_reply_error(req, 400, "count must be a number from 1 to %u", PD_TSO_MAX_LOGICAL - 1);
         return;
     }
-    if (pd_member_tso(api->member, (uint32_t)count, &ts, &status, err, sizeof err) != 0) {
-        http_reply_error(req, status, "%s", err);
-        return;
-    }
-    http_reply_json(req, 200, json_pack("{s:I, s:I, s:I, s:I}", "tso", (json_int_t)ts,
-                                        "physical", (json_int_t)(ts >> PD_TSO_LOGICAL_BITS),
-                                        "logical", (json_int_t)(ts & (PD_TSO_MAX_LOGICAL - 1)),
-                                        "count", (json_int_t)count));
+    pd_member_tso_reply(api->member, req, (uint32_t)count);
 }
 
 static json_t *read_object(struct evhttp_request *req)

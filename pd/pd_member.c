@@ -27,6 +27,13 @@ struct pending_write {
     struct pending_write *next;
 };
 
+/* A TSO request waiting for the clock to move (its millisecond's logical part is used up). */
+struct tso_wait {
+    struct evhttp_request *req;
+    uint32_t count;
+    struct tso_wait *next;
+};
+
 struct peer {
     struct pd_member *m;
     const struct pd_member_conf *conf;
@@ -53,6 +60,8 @@ struct pd_member {
     struct event *tick, *election;
     struct peer *peers;  /* one per member; peers[cfg->self] is unused */
     struct pending_write *pending;
+    struct tso_wait *tso_waits, **tso_waits_tail; /* FIFO */
+    struct event *tso_timer;
     uint64_t cluster_id;
 };
 
@@ -572,6 +581,8 @@ static void handle_append(struct evhttp_request *req, const char *rest, void *ar
 
 /* ---- public API ---- */
 
+static void on_tso_timer(evutil_socket_t fd, short what, void *arg);
+
 struct pd_member *pd_member_new(struct event_base *base, const struct pd_config *cfg,
                                 struct pd_state *state, struct tls_ctx *client_tls, char *err,
                                 size_t errlen)
@@ -590,7 +601,9 @@ struct pd_member *pd_member_new(struct event_base *base, const struct pd_config 
     srandom((unsigned)(wall_ms() ^ member_id(&cfg->members[cfg->self])));
     m->tick = event_new(base, -1, EV_PERSIST, on_tick, m);
     m->election = evtimer_new(base, on_election_timeout, m);
-    if (!m->tick || !m->election) {
+    m->tso_timer = evtimer_new(base, on_tso_timer, m);
+    m->tso_waits_tail = &m->tso_waits;
+    if (!m->tick || !m->election || !m->tso_timer) {
         snprintf(err, errlen, "out of memory");
         pd_member_free(m);
         return NULL;
@@ -627,6 +640,11 @@ void pd_member_free(struct pd_member *m)
         json_decref(w->reply);
         free(w);
     }
+    while (m->tso_waits) {
+        struct tso_wait *w = m->tso_waits;
+        m->tso_waits = w->next;
+        free(w);
+    }
     for (size_t i = 0; m->peers && i < m->cfg->n_members; i++)
         http_client_free(m->peers[i].client);
     free(m->peers);
@@ -634,6 +652,8 @@ void pd_member_free(struct pd_member *m)
         event_free(m->tick);
     if (m->election)
         event_free(m->election);
+    if (m->tso_timer)
+        event_free(m->tso_timer);
     free(m);
 }
 
@@ -693,26 +713,81 @@ void pd_member_commit_reply(struct pd_member *m, struct evhttp_request *req, jso
     answer_pending(m);
 }
 
-int pd_member_tso(struct pd_member *m, uint32_t count, uint64_t *ts, int *http_status, char *err,
-                  size_t errlen)
+static json_t *tso_json(uint64_t ts, uint32_t count)
 {
-    *http_status = 503;
+    return json_pack("{s:I, s:I, s:I, s:I}", "tso", (json_int_t)ts, "physical",
+                     (json_int_t)(ts >> PD_TSO_LOGICAL_BITS), "logical",
+                     (json_int_t)(ts & (PD_TSO_MAX_LOGICAL - 1)), "count", (json_int_t)count);
+}
+
+/* Answers req unless the clock must move first (false: the caller queues it). */
+static bool try_tso(struct pd_member *m, struct evhttp_request *req, uint32_t count)
+{
+    uint64_t ts;
     if (m->role != LEADER) {
-        snprintf(err, errlen, "this PD member is not the leader");
-        return -1;
+        http_reply_error(req, 503, "this PD member is not the leader");
+        return true;
     }
-    if (count == 0 || count >= PD_TSO_MAX_LOGICAL) {
-        *http_status = 400;
-        snprintf(err, errlen, "count must be between 1 and %u", PD_TSO_MAX_LOGICAL - 1);
-        return -1;
+    enum pd_tso_result r = pd_tso_next(&m->tso, wall_ms(), count, &ts);
+    if (r == PD_TSO_NEED_HW) {
+        renew_tso_window(m);
+        r = pd_tso_next(&m->tso, wall_ms(), count, &ts);
     }
-    if (pd_tso_next(&m->tso, wall_ms(), count, ts) == 0)
-        return 0;
-    renew_tso_window(m);
-    if (pd_tso_next(&m->tso, wall_ms(), count, ts) == 0)
-        return 0;
-    snprintf(err, errlen, "TSO window is not yet persisted by a majority of PD members; retry");
-    return -1;
+    uint64_t now = wall_ms(), ready = pd_tso_ready_at(&m->tso);
+    if (r == PD_TSO_OK)
+        http_reply_json(req, 200, tso_json(ts, count));
+    else if (r == PD_TSO_NEED_HW)
+        http_reply_error(req, 503, "TSO window is not yet persisted by a majority of PD members; "
+                         "retry");
+    else if (r == PD_TSO_BAD_COUNT)
+        http_reply_error(req, 400, "count must be a number from 1 to %u", PD_TSO_MAX_LOGICAL - 1);
+    else if (ready > now + PD_TSO_WINDOW_MS)
+        http_reply_error(req, 503, "this PD member's clock is %llu ms behind the last timestamp "
+                         "handed out (clock moved back?); retry later",
+                         (unsigned long long)(ready - now));
+    else
+        return false;
+    return true;
+}
+
+static void arm_tso_timer(struct pd_member *m)
+{
+    uint64_t now = wall_ms(), ready = pd_tso_ready_at(&m->tso);
+    uint64_t ms = ready > now ? ready - now : 1;
+    struct timeval tv = {(time_t)(ms / 1000), (suseconds_t)(ms % 1000) * 1000};
+    evtimer_add(m->tso_timer, &tv);
+}
+
+/* Serves the waiting TSO requests in order, as far as the clock allows. */
+static void on_tso_timer(evutil_socket_t fd, short what, void *arg)
+{
+    (void)fd;
+    (void)what;
+    struct pd_member *m = arg;
+    while (m->tso_waits && try_tso(m, m->tso_waits->req, m->tso_waits->count)) {
+        struct tso_wait *w = m->tso_waits;
+        m->tso_waits = w->next;
+        free(w);
+    }
+    if (m->tso_waits)
+        arm_tso_timer(m);
+    else
+        m->tso_waits_tail = &m->tso_waits;
+}
+
+void pd_member_tso_reply(struct pd_member *m, struct evhttp_request *req, uint32_t count)
+{
+    if (!m->tso_waits && try_tso(m, req, count))
+        return;
+    struct tso_wait *w = calloc(1, sizeof *w);
+    if (!w) {
+        http_reply_error(req, 503, "out of memory");
+        return;
+    }
+    *w = (struct tso_wait){req, count, NULL};
+    *m->tso_waits_tail = w;
+    m->tso_waits_tail = &w->next;
+    arm_tso_timer(m);
 }
 
 static void on_forward_reply(int status, const char *body, size_t len, const char *err, void *arg)

@@ -48,9 +48,11 @@ bool pd_member_leader_known(const struct pd_member *m);
  * once a majority of members has persisted it; 503 when that does not happen in time or
  * leadership is lost first, 500 when the local write fails. */
 void pd_member_commit_reply(struct pd_member *m, struct evhttp_request *req, json_t *reply);
-/* count timestamps; the last one in *ts. -1 with err (and *http_status) when not possible now. */
-int pd_member_tso(struct pd_member *m, uint32_t count, uint64_t *ts, int *http_status, char *err,
-                  size_t errlen);
+/* Answers req with count timestamps: {"tso":LAST,"physical":MS,"logical":L,"count":N}. When
+ * the current millisecond's logical part is used up, req waits (on a timer, never blocking
+ * the loop) until the clock moves, behind the requests already waiting; 503 when this member
+ * is not the leader, the TSO window is not persisted yet, or the clock is far behind. */
+void pd_member_tso_reply(struct pd_member *m, struct evhttp_request *req, uint32_t count);
 void pd_member_forward(struct pd_member *m, struct evhttp_request *req);
 
 uint64_t pd_member_cluster_id(const struct pd_member *m);
