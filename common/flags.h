@@ -2,13 +2,16 @@
  *
  * Contract:
  * - A program lists its flags in one table. "--name value", "--name=value", "-name value",
- *   "-name=value" and the one-letter alias ("-u value", "-u=value") all work; booleans take no
- *   value (or "=true"/"=false").
- * - flags_parse stops at the first argument that is not a flag (or after "--") and returns its
- *   index, so ctl tools can read their command. Unknown flag or missing value: -1 with err
- *   ("unknown flag --foo", "flag --name needs a value").
+ *   "-name=value" and the one-letter alias ("-u value", "-u=value") all work; the last of
+ *   repeated flags wins. A value is taken as given (empty, or starting with '-'). Booleans
+ *   take no value, or "=" with what Go's strconv.ParseBool takes (true/false, 1/0, t/f, ...).
+ * - flags_parse stops at the first argument that is not a flag ("-" alone is not one) or after
+ *   "--", and returns the index of the first argument it did not take (argc when it took all),
+ *   so ctl tools can read their command. Refusals: -1 with err ("unknown flag --foo",
+ *   "flag --name needs a value", "flag --debug takes true or false, not 'x'",
+ *   "bad flag syntax: ---x").
  * - String values are pointers into argv (not copied).
- * - flags_usage prints one line per flag: "  --name, -n VALUE   help".
+ * - flags_usage prints one line per flag, help aligned: "  --name, -n VALUE   help".
  */
 #ifndef TISIM_FLAGS_H
 #define TISIM_FLAGS_H
