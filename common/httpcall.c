@@ -122,7 +122,7 @@ int httpcall(const char *url, const char *method, const char *path, const char *
     struct event *deadline = NULL;
     enum evhttp_cmd_type cmd;
     struct url u;
-    char host_port[300];
+    char host_port[URL_HOST_PORT_LEN];
     int rc = -1;
     if (timeout_ms <= 0)
         timeout_ms = 10000;
