@@ -278,14 +278,12 @@ static void handle_register(struct evhttp_request *req, const char *rest, void *
         return;
     const char *address = json_string_value(json_object_get(b, "address"));
     int status = 400;
-    char err[512] = "\"address\" (host:port) is required";
-    uint64_t id = 0;
-    if (address && *address)
-        id = pd_state_register_store(api->state, address,
-                                     json_string_value(json_object_get(b, "status_address")),
-                                     json_string_value(json_object_get(b, "version")),
-                                     json_is_true(json_object_get(b, "encrypted")), now_ms(),
-                                     &status, err, sizeof err);
+    char err[512];
+    uint64_t id = pd_state_register_store(api->state, address,
+                                          json_string_value(json_object_get(b, "status_address")),
+                                          json_string_value(json_object_get(b, "version")),
+                                          json_is_true(json_object_get(b, "encrypted")), now_ms(),
+                                          &status, err, sizeof err);
     if (id == 0) {
         log_warnx("store registration refused: %s", err);
         http_reply_error(req, status, "%s", err);
@@ -309,10 +307,12 @@ static void handle_heartbeat(struct evhttp_request *req, const char *rest, void 
         return;
     json_int_t id = json_integer_value(json_object_get(b, "store_id"));
     char err[256];
+    int status;
     if (id <= 0)
         http_reply_error(req, 400, "\"store_id\" must be a positive integer");
-    else if (pd_state_store_heartbeat(api->state, (uint64_t)id, b, now_ms(), err, sizeof err) != 0)
-        http_reply_error(req, 404, "%s", err);
+    else if (pd_state_store_heartbeat(api->state, (uint64_t)id, b, now_ms(), &status, err,
+                                      sizeof err) != 0)
+        http_reply_error(req, status, "%s", err);
     else
         pd_member_commit_reply(api->member, req, json_pack("{s:b}", "ok", 1));
     json_decref(b);

@@ -3,11 +3,16 @@
  *
  * Contract:
  * - pd_state_open() loads DATA_DIR/state.json (creating the dir 0700 and an empty state when
- *   missing); a corrupt file is an error naming it, never silently replaced.
+ *   missing); a corrupt file is an error naming it, never silently replaced. Every field is
+ *   checked at load (pd_state_check_doc: types and ranges, e.g. tso_hw from 0 to
+ *   PD_TSO_MAX_PHYSICAL, next_id >= 1); the error names the file and the first bad field.
  * - Every mutation bumps (version, version_term) and is written through pd_state_save():
  *   temp file, fsync, rename, fsync of the dir — a crash leaves the old or the new file.
  * - Followers replace their state wholesale with the leader's (pd_state_replace) when the
- *   leader's (version_term, version) is newer.
+ *   leader's (version_term, version) is newer; the leader's document is checked as a file
+ *   is, and the TSO high-water never goes down (the higher of the two is kept).
+ * - Store input: addresses are host:port (at most PD_ADDRESS_MAX bytes, port 1-65535);
+ *   heartbeat counters are non-negative integers. Errors are 400 naming the field.
  * - Store rules: a store address registers once and keeps its id across restarts; the
  *   cluster's storage-encryption state is set by the first store and every later store must
  *   match it.
@@ -28,6 +33,9 @@ struct pd_state {
     char voted_for[64];
 };
 
+/* Longest store address (and version string) accepted. */
+#define PD_ADDRESS_MAX 255
+
 int pd_state_open(struct pd_state *s, const char *data_dir, char *err, size_t errlen);
 int pd_state_save(struct pd_state *s, char *err, size_t errlen);
 void pd_state_close(struct pd_state *s);
@@ -38,7 +46,10 @@ uint64_t pd_state_version_term(const struct pd_state *s);
 void pd_state_touch(struct pd_state *s, uint64_t term);
 /* (term_a, ver_a) is newer than (term_b, ver_b). */
 bool pd_state_newer(uint64_t term_a, uint64_t ver_a, uint64_t term_b, uint64_t ver_b);
-/* Takes a copy of doc (the leader's). */
+/* 0 when doc (the "state" object) is well-formed, else -1 with why naming the first bad
+ * field ("field \"state.tso_hw\" is -5, must be an integer from 0 to ..."). */
+int pd_state_check_doc(const json_t *doc, char *why, size_t len);
+/* Takes a copy of doc (the leader's); keeps the higher TSO high-water. */
 int pd_state_replace(struct pd_state *s, const json_t *doc, char *err, size_t errlen);
 
 uint64_t pd_state_tso_hw(const struct pd_state *s);
@@ -50,9 +61,13 @@ uint64_t pd_state_register_store(struct pd_state *s, const char *address,
                                  const char *status_address, const char *version,
                                  bool encrypted, int64_t now_ms, int *http_status, char *err,
                                  size_t errlen);
-/* Heartbeat: updates stats. -1 with err when the store is unknown. */
+/* 0 when address is host:port (at most PD_ADDRESS_MAX bytes, port 1-65535), else -1 with
+ * err naming field. */
+int pd_state_check_address(const char *field, const char *address, char *err, size_t errlen);
+/* Heartbeat: updates stats. -1 with err and *http_status: 400 when a counter is not a
+ * non-negative integer (naming it), 404 when the store is unknown. */
 int pd_state_store_heartbeat(struct pd_state *s, uint64_t id, const json_t *stats, int64_t now_ms,
-                             char *err, size_t errlen);
+                             int *http_status, char *err, size_t errlen);
 /* The store object {"id","address",...} or NULL. Borrowed. */
 json_t *pd_state_find_store(const struct pd_state *s, uint64_t id);
 
