@@ -9,8 +9,15 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include "conn.h"
 #include "log.h"
 #include "url.h"
+
+/* What a plaintext HTTP client gets from an HTTPS port (as Go's net/http answers it). */
+static const char plaintext_reply[] = "HTTP/1.0 400 Bad Request\r\n"
+                                      "Content-Type: text/plain; charset=utf-8\r\n"
+                                      "Connection: close\r\n\r\n"
+                                      "Client sent an HTTP request to an HTTPS server.\n";
 
 struct route {
     int methods;
@@ -22,6 +29,8 @@ struct route {
 
 struct http_server {
     struct evhttp *http;
+    struct conn_listener *listener;
+    struct tls_ctx *tls;
     struct route *routes;
     size_t n_routes;
     http_handler fallback;
@@ -37,10 +46,42 @@ static bool route_matches(const struct route *r, const char *path, const char **
     return true;
 }
 
+/* evhttp shuts the socket's write side down before the bufferevent is freed, so a TLS
+ * connection's close_notify must go out from evhttp's close callback, which runs first. */
+static void on_evhttp_close(struct evhttp_connection *evcon, void *arg)
+{
+    (void)arg;
+    tls_bev_close_notify(evhttp_connection_get_bufferevent(evcon));
+}
+
+static void send_close_notify_on_close(struct evhttp_connection *evcon)
+{
+    if (evcon && tls_bev_peer(evhttp_connection_get_bufferevent(evcon)))
+        evhttp_connection_set_closecb(evcon, on_evhttp_close, NULL);
+}
+
+const struct tls_peer *http_connection_peer(struct evhttp_connection *evcon)
+{
+    return evcon ? tls_bev_peer(evhttp_connection_get_bufferevent(evcon)) : NULL;
+}
+
+const struct tls_peer *http_peer(struct evhttp_request *req)
+{
+    return http_connection_peer(req ? evhttp_request_get_connection(req) : NULL);
+}
+
+/* evhttp asks for each accepted connection's bufferevent; it must never get NULL for a TLS
+ * server (it would serve plaintext): conn_server_bufferevent stops the daemon instead. */
+static struct bufferevent *server_bufferevent(struct event_base *base, void *arg)
+{
+    struct http_server *s = arg;
+    return conn_server_bufferevent(base, s->tls, plaintext_reply);
+}
+
 static void dispatch(struct evhttp_request *req, void *arg)
 {
     struct http_server *s = arg;
-    tls_evhttp_close_notify_on_close(evhttp_request_get_connection(req));
+    send_close_notify_on_close(evhttp_request_get_connection(req));
     const struct evhttp_uri *uri = evhttp_request_get_evhttp_uri(req);
     const char *path = uri ? evhttp_uri_get_path(uri) : NULL;
     if (!path || !*path)
@@ -74,20 +115,37 @@ struct http_server *http_server_new(struct event_base *base, const char *host, i
         free(s);
         return NULL;
     }
+    /* Every method reaches the router, which answers 405 in JSON (evhttp's own 501 is an
+     * HTML page). */
     evhttp_set_allowed_methods(s->http, EVHTTP_REQ_GET | EVHTTP_REQ_POST | EVHTTP_REQ_PUT |
-                                            EVHTTP_REQ_DELETE | EVHTTP_REQ_HEAD);
-    evhttp_set_max_body_size(s->http, 4 << 20);
-    evhttp_set_timeout(s->http, 60);
+                                            EVHTTP_REQ_DELETE | EVHTTP_REQ_HEAD |
+                                            EVHTTP_REQ_OPTIONS | EVHTTP_REQ_TRACE |
+                                            EVHTTP_REQ_CONNECT | EVHTTP_REQ_PATCH);
+    evhttp_set_max_headers_size(s->http, HTTP_MAX_HEADERS_SIZE);
+    evhttp_set_max_body_size(s->http, HTTP_MAX_BODY_SIZE);
+    evhttp_set_timeout(s->http, HTTP_IDLE_TIMEOUT_SEC);
     evhttp_set_gencb(s->http, dispatch, s);
-    if (tls)
-        tls_evhttp_serve(s->http, tls);
-    if (!evhttp_bind_socket_with_handle(s->http, host, (ev_uint16_t)port)) {
-        snprintf(err, errlen, "cannot listen on %s:%d: %s", host, port,
-                 evutil_socket_error_to_string(EVUTIL_SOCKET_ERROR()));
+    s->tls = tls;
+    evhttp_set_bevcb(s->http, server_bufferevent, s);
+    s->listener = conn_listen(base, host, port, tls, NULL, NULL, err, errlen);
+    if (!s->listener) {
         http_server_free(s);
         return NULL;
     }
+    conn_listener_detach(s->listener); /* evhttp frees the evconnlistener */
+    if (!evhttp_bind_listener(s->http, conn_listener_evconnlistener(s->listener))) {
+        evconnlistener_free(conn_listener_evconnlistener(s->listener));
+        snprintf(err, errlen, "cannot listen on %s:%d: out of memory", host, port);
+        http_server_free(s);
+        return NULL;
+    }
+    evconnlistener_enable(conn_listener_evconnlistener(s->listener));
     return s;
+}
+
+int http_server_port(const struct http_server *s)
+{
+    return s ? conn_listener_port(s->listener) : -1;
 }
 
 int http_server_route(struct http_server *s, int methods, const char *path, http_handler fn,
@@ -120,6 +178,7 @@ void http_server_free(struct http_server *s)
         return;
     if (s->http)
         evhttp_free(s->http);
+    conn_listener_free(s->listener);
     for (size_t i = 0; i < s->n_routes; i++)
         free(s->routes[i].path);
     free(s->routes);
@@ -214,6 +273,23 @@ struct http_client {
     struct pending *pending;
 };
 
+/* An evhttp client connection over TLS: evhttp connects (and reconnects after a close) the
+ * bufferevent itself; each new TCP connection gets a handshake that resumes the session. */
+static struct evhttp_connection *tls_connection_new(struct tls_ctx *tls, struct event_base *base,
+                                                    const char *host, int port)
+{
+    struct bufferevent *bev = tls_bev_client_new(tls, base, host, port);
+    if (!bev)
+        return NULL;
+    struct evhttp_connection *evcon =
+        evhttp_connection_base_bufferevent_new(base, NULL, bev, host, (unsigned short)port);
+    if (!evcon)
+        bufferevent_free(bev);
+    else
+        evhttp_connection_set_closecb(evcon, on_evhttp_close, NULL);
+    return evcon;
+}
+
 struct http_client *http_client_new(struct event_base *base, const char *base_url,
                                     struct tls_ctx *tls, int timeout_sec, char *err,
                                     size_t errlen)
@@ -235,7 +311,7 @@ struct http_client *http_client_new(struct event_base *base, const char *base_ur
         return NULL;
     }
     url_host_port(&u, c->host_port, sizeof c->host_port);
-    c->conn = tls ? tls_evhttp_connection_new(tls, base, u.host, u.port)
+    c->conn = tls ? tls_connection_new(tls, base, u.host, u.port)
                   : evhttp_connection_base_new(base, NULL, u.host, (ev_uint16_t)u.port);
     if (!c->conn) {
         snprintf(err, errlen, "cannot create a connection to %s", c->host_port);

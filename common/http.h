@@ -1,8 +1,14 @@
 /* http.h — HTTP(S) with JSON bodies over evhttp, for daemons (server and client side).
  *
  * Contract:
- * - http_server_new binds an evhttp server to a URL's host:port; with a tls_ctx every
- *   connection is TLS (tls_evhttp_serve), without one it is plain HTTP. Routes are matched
+ * - http_server_new binds an evhttp server to host:port (port 0: a free one, see
+ *   http_server_port) through the connection layer (conn.h: the listening socket and its
+ *   out-of-descriptors backoff, each connection's bufferevent). With a tls_ctx every
+ *   connection is TLS, and a client that speaks plain HTTP to it gets "400 ... Client sent
+ *   an HTTP request to an HTTPS server" (the transport's plaintext answer, set only here);
+ *   without one it is plain HTTP. Requests are limited: headers (request line included) to
+ *   HTTP_MAX_HEADERS_SIZE, bodies to HTTP_MAX_BODY_SIZE (libevent answers 413 beyond), an
+ *   idle or slow connection is closed after HTTP_IDLE_TIMEOUT_SEC. Routes are matched
  *   in the order added: exact path, or prefix when the route ends with '/'. Unmatched paths
  *   get 404, a matched path with another method 405. Handlers run on the event loop.
  * - Replies: http_reply_json sends the JSON pretty-printed (2-space indent, as real PD does)
@@ -23,6 +29,10 @@
 
 #include "tls.h"
 
+#define HTTP_MAX_HEADERS_SIZE (16 * 1024)
+#define HTTP_MAX_BODY_SIZE (1024 * 1024)
+#define HTTP_IDLE_TIMEOUT_SEC 30
+
 struct http_server;
 
 /* rest: the part of the path after a prefix route ("" for exact routes). */
@@ -30,6 +40,7 @@ typedef void (*http_handler)(struct evhttp_request *req, const char *rest, void 
 
 struct http_server *http_server_new(struct event_base *base, const char *host, int port,
                                     struct tls_ctx *tls, char *err, size_t errlen);
+int http_server_port(const struct http_server *s);
 /* methods: a mask of EVHTTP_REQ_GET | EVHTTP_REQ_POST ... */
 int http_server_route(struct http_server *s, int methods, const char *path, http_handler fn,
                       void *arg);
@@ -44,6 +55,13 @@ void http_reply_error(struct evhttp_request *req, int status, const char *fmt, .
 json_t *http_request_json(struct evhttp_request *req, char *err, size_t errlen);
 /* The first value of a query parameter, or NULL. Caller frees. */
 char *http_query_param(struct evhttp_request *req, const char *name);
+
+/* The TLS facts of a server request's connection (NULL for plain HTTP). In a client's
+ * request callback evhttp has already detached req from its connection: use
+ * http_connection_peer(evcon) there; after a failure ->error keeps the reason until the
+ * connection reconnects. */
+const struct tls_peer *http_peer(struct evhttp_request *req);
+const struct tls_peer *http_connection_peer(struct evhttp_connection *evcon);
 
 struct http_client;
 typedef void (*http_client_cb)(int status, const char *body, size_t body_len, const char *err,

@@ -132,11 +132,30 @@ static bool file_id_eq(const struct file_id *a, const struct file_id *b)
            a->mtim.tv_sec == b->mtim.tv_sec && a->mtim.tv_nsec == b->mtim.tv_nsec;
 }
 
+/* mbedTLS's loader misreads a directory (an allocation of its "size") and says nothing of
+ * permissions: check first that path is a readable regular file. */
+static int check_file(const char *what, const char *path, char *err, size_t errlen)
+{
+    struct stat st;
+    if (stat(path, &st) != 0 || access(path, R_OK) != 0) {
+        snprintf(err, errlen, "%s %s: cannot read it: %s", what, path, strerror(errno));
+        return -1;
+    }
+    if (!S_ISREG(st.st_mode)) {
+        snprintf(err, errlen, "%s %s: not a regular file%s", what, path,
+                 S_ISDIR(st.st_mode) ? " (it is a directory)" : "");
+        return -1;
+    }
+    return 0;
+}
+
 /* Parses a PEM file of certificates; err names what, the path and the cause. */
 static int parse_crt_file(mbedtls_x509_crt *crt, const char *what, const char *path, char *err,
                           size_t errlen)
 {
     char ebuf[160];
+    if (check_file(what, path, err, errlen) != 0)
+        return -1;
     int ret = mbedtls_x509_crt_parse_file(crt, path);
     if (ret > 0)
         snprintf(err, errlen, "%s %s: %d certificate(s) could not be parsed", what, path, ret);
@@ -177,6 +196,8 @@ static struct tls_gen *gen_load(struct tls_ctx *ctx, char *err, size_t errlen)
         struct file_id c0, k0, c1, k1;
         bool ids = file_id_get(ctx->cert_path, &c0) && file_id_get(ctx->key_path, &k0);
         if (parse_crt_file(&g->cert, "cert-path", ctx->cert_path, err, errlen) != 0)
+            goto fail;
+        if (check_file("key-path", ctx->key_path, err, errlen) != 0)
             goto fail;
         int ret = mbedtls_pk_parse_keyfile(&g->key, ctx->key_path, NULL);
         if (ret != 0) {
@@ -471,6 +492,7 @@ struct tls_conn {
     enum conn_state state;
     bool attempt_logged; /* one log_handshake per attempt */
     bool verify_called;
+    bool multi_cn; /* the client certificate's subject has several CNs */
     uint32_t verify_flags;
     bool close_sent;
     bool busy;         /* inside mbedTLS */
@@ -480,6 +502,8 @@ struct tls_conn {
     bool setup_failed; /* server: no usable cert+key for this connection */
     unsigned char first[16]; /* the first bytes the peer sent, to recognise plaintext */
     size_t nfirst;
+    char *plaintext_reply; /* server: sent to a peer that speaks plaintext (NULL: nothing) */
+    bool addr_known;       /* peer.addr came from getpeername */
     struct tls_peer peer;
 };
 
@@ -529,24 +553,30 @@ static void fmt_sockaddr(const struct sockaddr *sa, char *buf, size_t len)
     }
 }
 
+/* The peer's address: from the socket as soon as there is one (evhttp sets the fd after
+ * creating the bufferevent; a socket reset by the peer no longer has one), else what the
+ * client dialed. */
 static void conn_fill_addr(struct tls_conn *c)
 {
+    if (c->addr_known)
+        return;
     evutil_socket_t fd = bufferevent_getfd(c->u);
     struct sockaddr_storage ss;
     socklen_t sl = sizeof ss;
     if (fd >= 0 && getpeername(fd, (struct sockaddr *)&ss, &sl) == 0) {
         fmt_sockaddr((struct sockaddr *)&ss, c->peer.addr, sizeof c->peer.addr);
+        c->addr_known = ss.ss_family == AF_INET || ss.ss_family == AF_INET6;
         return;
     }
-    if (c->peer.addr[0])
-        return;
     if (c->host && c->port)
         snprintf(c->peer.addr, sizeof c->peer.addr,
                  strchr(c->host, ':') ? "[%s]:%d" : "%s:%d", c->host, c->port);
     else if (c->host)
         snprintf(c->peer.addr, sizeof c->peer.addr, "%s", c->host);
+    else if (bufferevent_pair_get_partner(c->u))
+        snprintf(c->peer.addr, sizeof c->peer.addr, "in-process pair");
     else
-        snprintf(c->peer.addr, sizeof c->peer.addr, "local");
+        snprintf(c->peer.addr, sizeof c->peer.addr, "unknown (socket already closed)");
 }
 
 static void conn_session_key(struct tls_conn *c, char *buf, size_t len)
@@ -716,6 +746,9 @@ static int verify_cb(void *arg, mbedtls_x509_crt *crt, int depth, uint32_t *flag
         if (c->is_client) {
             if (!c->host || !x509_host_matches(crt, c->host))
                 *flags |= MBEDTLS_X509_BADCERT_CN_MISMATCH;
+        } else if (x509_subject_cn_count(crt) > 1) {
+            *flags |= MBEDTLS_X509_BADCERT_OTHER;
+            c->multi_cn = true;
         } else if (c->ctx->cn_check == TLS_CN_HANDSHAKE &&
                    !tls_cn_allowed(c->peer.cn, c->ctx->allowed, c->ctx->n_allowed)) {
             /* mbedTLS 2.28 answers BADCERT_OTHER with a fatal access_denied alert. */
@@ -740,52 +773,120 @@ static bool looks_like_plaintext(const unsigned char *p, size_t n)
     return true;
 }
 
+/* What a plaintext peer sent first, for the log: printable ASCII as is, the rest as \xNN. */
+static void first_bytes_escaped(const struct tls_conn *c, char *buf, size_t len)
+{
+    size_t o = 0;
+    buf[0] = '\0';
+    for (size_t i = 0; i < c->nfirst && o + 5 < len; i++) {
+        unsigned char ch = c->first[i];
+        if (ch >= 0x20 && ch < 0x7f && ch != '"' && ch != '\\')
+            buf[o++] = (char)ch;
+        else
+            o += (size_t)snprintf(buf + o, len - o, "\\x%02x", ch);
+    }
+    buf[o] = '\0';
+}
+
+/* Why the server's certificate failed verification, in the words a ctl tool prints. */
+static void server_cert_reason(const struct tls_conn *c, uint32_t flags, char *buf, size_t len)
+{
+    const char *host = c->host ? c->host : "unknown";
+    if (flags & MBEDTLS_X509_BADCERT_NOT_TRUSTED) {
+        snprintf(buf, len, "the server's certificate is not trusted: it is not signed by the CA "
+                 "in %s", c->ctx->ca_path);
+    } else if (flags == MBEDTLS_X509_BADCERT_CN_MISMATCH) {
+        snprintf(buf, len, "the server's certificate does not match host %s (it has no "
+                 "subjectAltName for it)", host);
+    } else {
+        bool mismatch = flags & MBEDTLS_X509_BADCERT_CN_MISMATCH;
+        char why[200];
+        tls_verify_reason(flags & ~(uint32_t)MBEDTLS_X509_BADCERT_CN_MISMATCH, why, sizeof why);
+        snprintf(buf, len, "the server's certificate is not trusted: %s%s%s", why,
+                 mismatch ? "; it also does not match host " : "", mismatch ? host : "");
+    }
+}
+
+/* Why the client's certificate failed verification (server side). */
+static void client_cert_reason(const struct tls_conn *c, uint32_t flags, char *buf, size_t len)
+{
+    if (c->multi_cn) {
+        snprintf(buf, len, "client certificate rejected: its subject has several Common Name "
+                 "attributes (ambiguous: only one is allowed)");
+    } else if (flags & MBEDTLS_X509_BADCERT_OTHER) {
+        snprintf(buf, len, "client certificate rejected: its Common Name \"%s\" is not in the "
+                 "allow-list", c->peer.cn);
+    } else {
+        char why[200];
+        tls_verify_reason(flags, why, sizeof why);
+        snprintf(buf, len, "client certificate rejected: %s", why);
+    }
+}
+
+/* A fatal alert the peer sent us, in words. */
+static void alert_reason(const struct tls_conn *c, int alert, char *buf, size_t len)
+{
+    bool presented = c->gen && c->gen->has_cert;
+    if (c->is_client && !presented &&
+        (alert == MBEDTLS_SSL_ALERT_MSG_HANDSHAKE_FAILURE ||
+         alert == MBEDTLS_SSL_ALERT_MSG_NO_CERT || alert == MBEDTLS_SSL_ALERT_MSG_BAD_CERT ||
+         alert == 116 /* certificate_required, TLS 1.3 servers */)) {
+        snprintf(buf, len, "the server requires a client certificate and we presented none "
+                 "(TLS alert %s)",
+                 alert == MBEDTLS_SSL_ALERT_MSG_HANDSHAKE_FAILURE ? "handshake_failure"
+                 : alert == MBEDTLS_SSL_ALERT_MSG_NO_CERT         ? "no_certificate"
+                 : alert == MBEDTLS_SSL_ALERT_MSG_BAD_CERT        ? "bad_certificate"
+                                                                  : "certificate_required");
+        return;
+    }
+    snprintf(buf, len, "%s", tls_alert_reason(alert, c->is_client));
+}
+
+/* One sentence for a failed handshake, from our side's point of view. */
 static void handshake_reason(struct tls_conn *c, int ret, char *buf, size_t len)
 {
     char ebuf[160];
     const char *peer = c->is_client ? "server" : "client";
+    uint32_t vr = c->ssl_ready ? mbedtls_ssl_get_verify_result(&c->ssl) : (uint32_t)-1;
+    if (vr == (uint32_t)-1)
+        vr = 0;
     if (ret == MBEDTLS_ERR_SSL_FATAL_ALERT_MESSAGE && c->ssl.in_msg) {
-        snprintf(buf, len, "%s", tls_alert_reason(c->ssl.in_msg[1], c->is_client));
-        return;
-    }
-    if (ret == MBEDTLS_ERR_X509_CERT_VERIFY_FAILED) {
-        uint32_t flags = c->verify_flags;
-        uint32_t vr = mbedtls_ssl_get_verify_result(&c->ssl);
-        if (vr != (uint32_t)-1)
-            flags |= vr;
-        char why[200];
-        tls_verify_reason(flags, why, sizeof why);
-        if (!c->is_client && (flags & MBEDTLS_X509_BADCERT_OTHER))
-            snprintf(buf, len, "client certificate rejected: its Common Name \"%s\" is not in the "
-                     "allow-list", c->peer.cn);
-        else if (c->is_client && (flags & MBEDTLS_X509_BADCERT_CN_MISMATCH))
-            snprintf(buf, len, "server certificate rejected: %s (dialed host %s)", why,
-                     c->host ? c->host : "unknown");
+        alert_reason(c, c->ssl.in_msg[1], buf, len);
+    } else if (ret == MBEDTLS_ERR_X509_CERT_VERIFY_FAILED) {
+        if (c->is_client)
+            server_cert_reason(c, c->verify_flags | vr, buf, len);
         else
-            snprintf(buf, len, "%s certificate rejected: %s", peer, why);
-        return;
-    }
-    if (ret == MBEDTLS_ERR_SSL_NO_CLIENT_CERTIFICATE ||
-        (!c->is_client && ret == MBEDTLS_ERR_SSL_BAD_HS_CERTIFICATE && c->peer.cn[0] == '\0')) {
+            client_cert_reason(c, c->verify_flags | vr, buf, len);
+    } else if (ret == MBEDTLS_ERR_SSL_BAD_HS_CERTIFICATE &&
+               (vr & (MBEDTLS_X509_BADCERT_KEY_USAGE | MBEDTLS_X509_BADCERT_EXT_KEY_USAGE))) {
+        char why[200];
+        tls_verify_reason(vr, why, sizeof why);
+        snprintf(buf, len, "%s certificate rejected: %s (%s)", peer, why,
+                 c->is_client ? "a server certificate needs serverAuth"
+                              : "a client certificate needs clientAuth");
+    } else if (ret == MBEDTLS_ERR_SSL_NO_CLIENT_CERTIFICATE ||
+               (!c->is_client && ret == MBEDTLS_ERR_SSL_BAD_HS_CERTIFICATE &&
+                c->peer.cn[0] == '\0')) {
         snprintf(buf, len, "client presented no certificate (a certificate signed by the CA is "
                  "required)");
-        return;
-    }
-    if (!c->is_client && looks_like_plaintext(c->first, c->nfirst)) {
-        char shown[sizeof c->first + 1];
-        size_t i;
-        for (i = 0; i < c->nfirst && c->first[i] >= 0x20 && c->first[i] < 0x7f; i++)
-            shown[i] = (char)c->first[i];
-        shown[i] = '\0';
-        snprintf(buf, len, "client sent plaintext instead of TLS (\"%s...\"); use https://",
-                 shown);
-        return;
-    }
-    if (ret == MBEDTLS_ERR_SSL_CONN_EOF) {
+    } else if (looks_like_plaintext(c->first, c->nfirst)) {
+        char shown[sizeof c->first * 4 + 1];
+        first_bytes_escaped(c, shown, sizeof shown);
+        if (c->is_client)
+            snprintf(buf, len, "the server answered in plaintext, not TLS (use an http:// URL, "
+                     "or enable TLS on the server)");
+        else
+            snprintf(buf, len, "client sent plaintext instead of TLS (first bytes \"%s\")%s",
+                     shown, c->plaintext_reply ? "; use https://" : "");
+    } else if (ret == MBEDTLS_ERR_SSL_CONN_EOF) {
         snprintf(buf, len, "the %s closed the connection during the TLS handshake", peer);
-        return;
+    } else if (ret == MBEDTLS_ERR_SSL_NO_USABLE_CIPHERSUITE ||
+               ret == MBEDTLS_ERR_SSL_BAD_HS_PROTOCOL_VERSION) {
+        snprintf(buf, len, "no TLS 1.2 ECDHE AEAD cipher suite in common with the %s (%s)", peer,
+                 tls_strerror(ret, ebuf, sizeof ebuf));
+    } else {
+        snprintf(buf, len, "TLS handshake failed: %s", tls_strerror(ret, ebuf, sizeof ebuf));
     }
-    snprintf(buf, len, "TLS handshake failed: %s", tls_strerror(ret, ebuf, sizeof ebuf));
 }
 
 static void conn_schedule_flush(struct tls_conn *c)
@@ -809,10 +910,23 @@ static void handshake_done(struct tls_conn *c)
         x509_subject_cn(pc, c->peer.cn, sizeof c->peer.cn);
     conn_fill_addr(c);
 
+    /* Again after every handshake: mbedTLS skips the verify callback on resumption, and a
+     * session ticket outlives the certificate it was issued for. */
+    if (pc && (mbedtls_x509_time_is_past(&pc->valid_to) ||
+               mbedtls_x509_time_is_future(&pc->valid_from))) {
+        char why[300];
+        snprintf(why, sizeof why, "%s certificate rejected: certificate %s%s",
+                 c->is_client ? "server" : "client",
+                 mbedtls_x509_time_is_past(&pc->valid_to) ? "has expired" : "is not yet valid",
+                 c->peer.resumed ? " (resumed session)" : "");
+        mbedtls_ssl_send_alert_message(&c->ssl, MBEDTLS_SSL_ALERT_LEVEL_FATAL,
+                                       MBEDTLS_SSL_ALERT_MSG_CERT_EXPIRED);
+        conn_fail(c, why);
+        return;
+    }
     if (c->is_client) {
         c->peer.cn_allowed = true;
     } else {
-        /* Again after every handshake: mbedTLS skips the verify callback on resumption. */
         c->peer.cn_allowed =
             pc != NULL && tls_cn_allowed(c->peer.cn, c->ctx->allowed, c->ctx->n_allowed);
         if (!pc) {
@@ -820,6 +934,15 @@ static void handshake_done(struct tls_conn *c)
                                            MBEDTLS_SSL_ALERT_MSG_HANDSHAKE_FAILURE);
             conn_fail(c, "client presented no certificate (a certificate signed by the CA is "
                          "required)");
+            return;
+        }
+        if (x509_subject_cn_count(pc) > 1) {
+            char why[300];
+            snprintf(why, sizeof why, "client certificate rejected: its subject has %d Common "
+                     "Name attributes (ambiguous: only one is allowed)", x509_subject_cn_count(pc));
+            mbedtls_ssl_send_alert_message(&c->ssl, MBEDTLS_SSL_ALERT_LEVEL_FATAL,
+                                           MBEDTLS_SSL_ALERT_MSG_BAD_CERT);
+            conn_fail(c, why);
             return;
         }
         if (!c->peer.cn_allowed && c->ctx->cn_check == TLS_CN_HANDSHAKE) {
@@ -843,8 +966,8 @@ static void handshake_done(struct tls_conn *c)
         char key[320];
         conn_session_key(c, key, sizeof key);
         sess_store(c->ctx, key, &c->ssl);
-        conn_notify(c, BEV_EVENT_CONNECTED);
     }
+    conn_notify(c, BEV_EVENT_CONNECTED);
     conn_schedule_flush(c);
 }
 
@@ -865,6 +988,7 @@ static void handshake_step(struct tls_conn *c)
     if (c->state != ST_HANDSHAKE)
         return;
     conn_nodelay(c);
+    conn_fill_addr(c);
     if (c->setup_failed) {
         static const unsigned char alert[] = {MBEDTLS_SSL_MSG_ALERT, 3, 3, 0, 2,
                                               MBEDTLS_SSL_ALERT_LEVEL_FATAL,
@@ -896,13 +1020,10 @@ static void handshake_step(struct tls_conn *c)
     if (ret == MBEDTLS_ERR_SSL_NO_CLIENT_CERTIFICATE)
         mbedtls_ssl_send_alert_message(&c->ssl, MBEDTLS_SSL_ALERT_LEVEL_FATAL,
                                        MBEDTLS_SSL_ALERT_MSG_HANDSHAKE_FAILURE);
-    if (!c->is_client && looks_like_plaintext(c->first, c->nfirst)) {
-        static const char resp[] = "HTTP/1.0 400 Bad Request\r\nContent-Type: text/plain\r\n"
-                                   "Connection: close\r\n\r\n"
-                                   "Client sent an HTTP request to an HTTPS server.\n";
+    if (!c->is_client && c->plaintext_reply && looks_like_plaintext(c->first, c->nfirst)) {
         struct evbuffer *out = bufferevent_get_output(c->u);
         buf_clear(out);
-        evbuffer_add(out, resp, sizeof resp - 1);
+        evbuffer_add(out, c->plaintext_reply, strlen(c->plaintext_reply));
     }
     conn_fail(c, why);
 }
@@ -913,24 +1034,25 @@ static void conn_arm_timer(struct tls_conn *c)
     evtimer_add(c->timer, &tv);
 }
 
-/* (Re)starts a handshake on the current transport. */
+/* (Re)starts a handshake on the current transport. What the transport holds stays: input
+ * may already carry the peer's hello, output plaintext queued before STARTTLS. */
 static void conn_start(struct tls_conn *c)
 {
     char err[300];
-    struct evbuffer *in = bufferevent_get_input(c->u), *out = bufferevent_get_output(c->u);
-    if (c->is_client) { /* leftovers of a previous TCP connection (evhttp reuses us) */
-        buf_clear(in);
-        buf_clear(out);
-    }
     if (c->ssl_ready) {
         mbedtls_ssl_free(&c->ssl);
         c->ssl_ready = false;
     }
     gen_unref(c->gen);
     c->gen = NULL;
+    char addr[sizeof c->peer.addr];
+    memcpy(addr, c->peer.addr, sizeof addr);
     memset(&c->peer, 0, sizeof c->peer);
+    if (c->addr_known)
+        memcpy(c->peer.addr, addr, sizeof addr);
     c->attempt_logged = false;
     c->verify_called = false;
+    c->multi_cn = false;
     c->verify_flags = 0;
     c->close_sent = false;
     c->setup_failed = false;
@@ -1001,8 +1123,13 @@ static bool conn_new_socket(struct tls_conn *c)
     return true;
 }
 
+/* A new TCP connection under a client (first connect, or evhttp reconnecting on the same
+ * bufferevent): what the previous one left in the buffers is stale. */
 static void conn_connected(struct tls_conn *c)
 {
+    buf_clear(bufferevent_get_input(c->u));
+    buf_clear(bufferevent_get_output(c->u));
+    c->addr_known = false;
     evutil_socket_t fd = bufferevent_getfd(c->u);
     int soerr = 0;
     socklen_t sl = sizeof soerr;
@@ -1329,12 +1456,9 @@ static void out_added_cb(struct evbuffer *buf, const struct evbuffer_cb_info *in
         event_active(c->flush, EV_WRITE, 0);
 }
 
-/* evhttp shuts the socket's write side down before the filter's finalizer runs, so the
- * close_notify must go out from its close callback, which it calls first. */
-static void evhttp_closing(struct evhttp_connection *evcon, void *arg)
+void tls_bev_close_notify(struct bufferevent *bev)
 {
-    (void)arg;
-    struct tls_conn *c = conn_of(evhttp_connection_get_bufferevent(evcon));
+    struct tls_conn *c = conn_of(bev);
     if (!c || c->state != ST_OPEN || !c->ssl_ready || c->close_sent)
         return;
     c->close_sent = true;
@@ -1342,10 +1466,17 @@ static void evhttp_closing(struct evhttp_connection *evcon, void *arg)
     conn_push_now(c);
 }
 
-void tls_evhttp_close_notify_on_close(struct evhttp_connection *evcon)
+int tls_bev_set_plaintext_reply(struct bufferevent *bev, const char *reply)
 {
-    if (evcon && conn_of(evhttp_connection_get_bufferevent(evcon)))
-        evhttp_connection_set_closecb(evcon, evhttp_closing, NULL);
+    struct tls_conn *c = conn_of(bev);
+    if (!c)
+        return -1;
+    char *copy = reply ? strdup(reply) : NULL;
+    if (reply && !copy)
+        return -1;
+    free(c->plaintext_reply);
+    c->plaintext_reply = copy;
+    return 0;
 }
 
 static void conn_free_events(struct tls_conn *c)
@@ -1395,6 +1526,7 @@ static void conn_free(void *arg)
         mbedtls_ssl_free(&c->ssl);
     gen_unref(c->gen);
     ctx_unref(c->ctx);
+    free(c->plaintext_reply);
     free(c->host);
     free(c);
 }
@@ -1444,17 +1576,19 @@ static struct bufferevent *wrap(struct tls_ctx *ctx, struct event_base *base,
     if (!c->is_client) {
         conn_start(c);
     } else if (!wait_connect) {
+        if (bufferevent_getfd(u) >= 0)
+            conn_new_socket(c); /* STARTTLS: this socket is not a new connection */
         event_active(c->kick, EV_WRITE, 0);
     }
     return bev;
 }
 
-struct bufferevent *tls_bev_wrap(struct tls_ctx *ctx, struct event_base *base,
-                                 struct bufferevent *underlying, const char *host)
+struct bufferevent *tls_bev_starttls(struct tls_ctx *ctx, struct event_base *base,
+                                     struct bufferevent *plain, const char *host)
 {
-    if (!ctx || !base || !underlying)
+    if (!ctx || !base || !plain)
         return NULL;
-    return wrap(ctx, base, underlying, host, 0, false);
+    return wrap(ctx, base, plain, host, 0, false);
 }
 
 struct bufferevent *tls_bev_accept(struct tls_ctx *ctx, struct event_base *base,
@@ -1494,60 +1628,8 @@ struct bufferevent *tls_bev_connect(struct tls_ctx *ctx, struct event_base *base
     return bev;
 }
 
-/* A filter that refuses everything: the last resort of the evhttp bevcb, which must never
- * return NULL (evhttp would then serve plaintext). */
-static enum bufferevent_filter_result reject_filter(struct evbuffer *src, struct evbuffer *dst,
-                                                    ev_ssize_t limit,
-                                                    enum bufferevent_flush_mode mode, void *arg)
-{
-    (void)dst;
-    (void)limit;
-    (void)mode;
-    (void)arg;
-    evbuffer_drain(src, evbuffer_get_length(src));
-    return BEV_ERROR;
-}
-
-static void reject_now(evutil_socket_t fd, short what, void *arg)
-{
-    (void)fd;
-    (void)what;
-    bufferevent_trigger_event(arg, BEV_EVENT_ERROR | BEV_EVENT_READING, 0);
-}
-
-static struct bufferevent *serve_bevcb(struct event_base *base, void *arg)
-{
-    struct tls_ctx *ctx = arg;
-    struct bufferevent *u = bufferevent_socket_new(base, -1, BEV_OPT_CLOSE_ON_FREE);
-    if (u) {
-        struct bufferevent *bev = wrap(ctx, base, u, NULL, 0, false);
-        if (bev)
-            return bev;
-        bufferevent_free(u);
-    }
-    u = bufferevent_socket_new(base, -1, BEV_OPT_CLOSE_ON_FREE);
-    if (u) {
-        struct bufferevent *bev = bufferevent_filter_new(u, reject_filter, reject_filter,
-                                                         BEV_OPT_CLOSE_ON_FREE, NULL, NULL);
-        if (bev) {
-            log_error("TLS: out of memory for a new connection; refusing it");
-            static const struct timeval zero = {0, 0};
-            event_base_once(base, -1, EV_TIMEOUT, reject_now, bev, &zero);
-            return bev;
-        }
-        bufferevent_free(u);
-    }
-    log_error("TLS: out of memory for a new connection; aborting rather than serving plaintext");
-    abort();
-}
-
-void tls_evhttp_serve(struct evhttp *http, struct tls_ctx *ctx)
-{
-    evhttp_set_bevcb(http, serve_bevcb, ctx);
-}
-
-struct evhttp_connection *tls_evhttp_connection_new(struct tls_ctx *ctx, struct event_base *base,
-                                                    const char *host, int port)
+struct bufferevent *tls_bev_client_new(struct tls_ctx *ctx, struct event_base *base,
+                                       const char *host, int port)
 {
     if (!ctx || !base || !host || port <= 0 || port > 65535)
         return NULL;
@@ -1555,32 +1637,13 @@ struct evhttp_connection *tls_evhttp_connection_new(struct tls_ctx *ctx, struct 
     if (!u)
         return NULL;
     struct bufferevent *bev = wrap(ctx, base, u, host, port, true);
-    if (!bev) {
+    if (!bev)
         bufferevent_free(u);
-        return NULL;
-    }
-    struct evhttp_connection *evcon =
-        evhttp_connection_base_bufferevent_new(base, NULL, bev, host, (unsigned short)port);
-    if (!evcon)
-        bufferevent_free(bev);
-    else
-        evhttp_connection_set_closecb(evcon, evhttp_closing, NULL);
-    return evcon;
+    return bev;
 }
 
 const struct tls_peer *tls_bev_peer(struct bufferevent *bev)
 {
     struct tls_conn *c = conn_of(bev);
     return c ? &c->peer : NULL;
-}
-
-const struct tls_peer *tls_evhttp_peer(struct evhttp_request *req)
-{
-    struct evhttp_connection *evcon = req ? evhttp_request_get_connection(req) : NULL;
-    return tls_evhttp_connection_peer(evcon);
-}
-
-const struct tls_peer *tls_evhttp_connection_peer(struct evhttp_connection *evcon)
-{
-    return evcon ? tls_bev_peer(evhttp_connection_get_bufferevent(evcon)) : NULL;
 }

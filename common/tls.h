@@ -1,42 +1,54 @@
-/* tls.h — the mutual-TLS transport: mbedTLS under a libevent bufferevent.
+/* tls.h — the mutual-TLS transport: mbedTLS under a libevent bufferevent, protocol-neutral.
  *
- * The rest of tisim (pd/, tikv/, tidb/, the http helper) sees only bufferevents and this
- * header; it never includes mbedTLS. See DESIGN.md "Security rules" and TECH-NOTES.md.
+ * The rest of tisim sees only bufferevents and this header; it never includes mbedTLS. This
+ * module knows nothing of HTTP, MySQL or RPC: the HTTP glue (evhttp) lives in http.c, the
+ * listening/dialing in conn.c. docs/transport.md explains the libevent/mbedTLS pitfalls.
  *
  * Contract:
  * - struct tls_ctx holds one role's settings. The CA is read once by tls_ctx_new; the cert and
  *   key files are reread for each new connection when they changed on disk (keyed by
  *   inode/size/mtime), so rotation works without restart. A cert/key that cannot be read at
- *   connection time fails that connection only (logged), never the daemon.
+ *   connection time fails that connection only (logged), never the daemon. Every path must be
+ *   a readable regular file; the error names the key and the path (never the contents).
  * - Server side: a client certificate signed by the CA is always required. The CN allow-list
  *   (empty = any cert of the CA) is checked either IN THE HANDSHAKE (TLS_CN_HANDSHAKE: a peer
  *   outside the list gets a fatal access_denied alert) or left to the service
  *   (TLS_CN_SERVICE: the handshake succeeds and tls_bev_peer()->cn_allowed says the verdict).
- *   The list is checked again after every handshake, because mbedTLS skips the verify callback
- *   on resumed sessions.
+ *   A client certificate whose subject holds more than one CN is refused (which one counts
+ *   is ambiguous: Go takes the last, a naive parser the first).
+ * - After EVERY handshake, resumed ones included (mbedTLS skips the verify callback when a
+ *   session resumes), the peer certificate's validity period and the allow-list are checked
+ *   again: a session ticket never outlives its certificate.
  * - Client side: the server's chain must reach the CA and the dialed host (DNS name or IP
  *   literal) must match a SAN of its certificate; our own cert+key are presented.
  * - Sessions resume: servers issue session tickets; a client ctx remembers the last session
  *   per host:port and offers it.
  * - TLS 1.2, explicit ECDHE AEAD suites and curves (x509util.h tls_conf_defaults).
- * - A wrapped bufferevent behaves like a socket bufferevent for its user: it reports
- *   BEV_EVENT_CONNECTED once the handshake has completed (client side), BEV_EVENT_ERROR when
- *   the handshake or the record layer fails, BEV_EVENT_EOF on close_notify or TCP close. It
- *   works under evhttp as server (tls_evhttp_serve) and client (tls_evhttp_connection_new).
- *   Freeing it with a pending output first flushes and sends close_notify (BEV_FINISHED).
+ * - A TLS bufferevent behaves like a socket bufferevent for its user, and reports
+ *   BEV_EVENT_CONNECTED once the handshake has completed (both sides: the server's user
+ *   learns the peer's CN from it), BEV_EVENT_ERROR when the handshake or the record layer
+ *   fails, BEV_EVENT_EOF on close_notify or TCP close. Freeing it with a pending output first
+ *   flushes and sends close_notify (best effort, without blocking).
  * - The user's write callback means "handed to the kernel" (as for a socket bufferevent), so
- *   freeing right after it (evhttp "Connection: close") loses nothing.
- * - Every handshake outcome, good or bad, is logged once through log_handshake().
+ *   freeing right after it loses nothing.
+ * - STARTTLS (tls_bev_starttls): a plaintext connection becomes TLS in the middle. Bytes the
+ *   plaintext side already received stay and are read as TLS (a ClientHello may arrive in the
+ *   same read as the request before it); bytes already queued to send go out first, in order.
+ * - Every handshake outcome, good or bad, is logged once through log_handshake(), with the
+ *   peer's address, and on failure a reason in the user's words (which certificate, which
+ *   check, which alert) -- the same words a ctl tool prints and a daemon logs.
  * - A handshake that does not complete in time (default 10 s, tls_ctx_set_handshake_timeout)
  *   fails with BEV_EVENT_ERROR; for tls_bev_connect the deadline includes the TCP connect.
- * - Bytes that are not TLS fail the connection (a plaintext HTTP request gets a plaintext
- *   "400 ... HTTP request to an HTTPS server" answer first); other connections are unaffected.
+ * - Bytes that are not TLS fail the connection: the log says the peer sent plaintext and shows
+ *   its first bytes escaped; the peer gets nothing but a closed connection, unless the
+ *   service set an answer for that case (tls_bev_set_plaintext_reply: the HTTPS server's
+ *   "400 ... HTTP request to an HTTPS server"). Other connections are unaffected.
  * - Nothing blocks the event loop, except that a host NAME (not an IP literal) given to
- *   tls_bev_connect / tls_evhttp_connection_new is resolved with blocking getaddrinfo, as
- *   evhttp does without an evdns_base: use IP literals or "localhost" between components.
+ *   tls_bev_connect is resolved with blocking getaddrinfo: use IP literals or "localhost"
+ *   between components.
  * - Not thread-safe: a ctx and its connections belong to one event loop thread. A ctx is
  *   reference-counted by its connections, so tls_ctx_free() with connections still open is
- *   fine; an evhttp served with tls_evhttp_serve() must be freed before its ctx.
+ *   fine.
  * - Daemons should ignore SIGPIPE (libevent's own socket writes can raise it).
  */
 #ifndef TISIM_TLS_H
@@ -44,7 +56,6 @@
 
 #include <event2/bufferevent.h>
 #include <event2/event.h>
-#include <event2/http.h>
 #include <stdbool.h>
 #include <stddef.h>
 
@@ -70,38 +81,41 @@ struct tls_ctx *tls_ctx_new(enum tls_side side, const struct tls_opts *opts, cha
                             size_t errlen);
 void tls_ctx_free(struct tls_ctx *ctx);
 
-/* Wraps underlying (a connected or connecting socket bufferevent, or one end of a
- * bufferevent_pair in tests: create the pair with BEV_OPT_DEFER_CALLBACKS) in TLS. host is
- * what the client dialed (NULL on the server); a client's host is matched against the server
- * certificate's SANs (IP literal or DNS name) and keys the session cache.
- * The returned bufferevent owns underlying (BEV_OPT_CLOSE_ON_FREE). NULL on ENOMEM (the caller
- * still owns underlying then). Do not change underlying's callbacks afterwards. */
-struct bufferevent *tls_bev_wrap(struct tls_ctx *ctx, struct event_base *base,
-                                 struct bufferevent *underlying, const char *host);
+/* STARTTLS: upgrades plain (a connected or connecting socket bufferevent, or one end of a
+ * bufferevent_pair in tests: create the pair with BEV_OPT_DEFER_CALLBACKS) to TLS, as the
+ * ctx's side. What plain has received and not yet read is kept and read as TLS; what it has
+ * queued to send goes out before the handshake. host is what the client dialed (NULL on the
+ * server); a client's host is matched against the server certificate's SANs (IP literal or
+ * DNS name) and keys the session cache.
+ * The returned bufferevent owns plain (BEV_OPT_CLOSE_ON_FREE). NULL on ENOMEM (the caller
+ * still owns plain then). Use only the returned bufferevent afterwards. */
+struct bufferevent *tls_bev_starttls(struct tls_ctx *ctx, struct event_base *base,
+                                     struct bufferevent *plain, const char *host);
 
-/* Server: wrap an accepted fd (closed on failure). Client: create a socket bufferevent,
+/* Server: wrap an accepted fd (closed on failure); fd may be -1 when the socket is set
+ * later with bufferevent_setfd (evhttp does that). Client: create a socket bufferevent,
  * connect to host:port (numeric host or name), and wrap it; a connect failure arrives as
  * BEV_EVENT_ERROR with tls_bev_peer()->error "cannot connect to host:port: ...". */
 struct bufferevent *tls_bev_accept(struct tls_ctx *ctx, struct event_base *base,
                                    evutil_socket_t fd);
 struct bufferevent *tls_bev_connect(struct tls_ctx *ctx, struct event_base *base,
                                     const char *host, int port);
-
-/* Serve HTTPS: every connection evhttp accepts is wrapped in TLS with ctx. */
-void tls_evhttp_serve(struct evhttp *http, struct tls_ctx *ctx);
-/* Makes evhttp send close_notify when it closes this server-side connection (evhttp shuts
- * the socket down before the bufferevent goes away). Cheap; call it for each request. Client
- * connections from tls_evhttp_connection_new have it already. */
-void tls_evhttp_close_notify_on_close(struct evhttp_connection *evcon);
-/* An evhttp client connection over TLS to host:port (keep-alive, reused by evhttp). When the
- * server closes it, evhttp reconnects on the next request; the new TLS connection resumes
+/* Client: a TLS bufferevent over a socket bufferevent that is not connected yet; whoever
+ * holds it connects it (bufferevent_socket_connect on the returned bufferevent, as evhttp
+ * does), again after a close: each new TCP connection gets a new handshake that resumes
  * the session. */
-struct evhttp_connection *tls_evhttp_connection_new(struct tls_ctx *ctx, struct event_base *base,
-                                                    const char *host, int port);
+struct bufferevent *tls_bev_client_new(struct tls_ctx *ctx, struct event_base *base,
+                                       const char *host, int port);
 
-/* Server side: there is no BEV_EVENT_CONNECTED (as for an accepted socket); handshake_done
- * says the handshake completed. Client side: filled when BEV_EVENT_CONNECTED arrives. After
- * BEV_EVENT_ERROR, error says why. */
+/* Server: bytes sent to the peer when it speaks plaintext instead of TLS (copied; NULL: none,
+ * the default). For a service whose plaintext clients deserve an answer in their protocol. */
+int tls_bev_set_plaintext_reply(struct bufferevent *bev, const char *reply);
+/* Sends close_notify now (once), ahead of a close the caller cannot hook otherwise (evhttp
+ * shuts the socket down before the bufferevent is freed). No-op for a non-TLS bufferevent. */
+void tls_bev_close_notify(struct bufferevent *bev);
+
+/* Filled when BEV_EVENT_CONNECTED arrives (both sides). After BEV_EVENT_ERROR, error says
+ * why, in words for the user. */
 struct tls_peer {
     bool handshake_done;
     bool cn_allowed;       /* verdict of the allow-list (true when the list is empty) */
@@ -113,18 +127,8 @@ struct tls_peer {
     char error[256];       /* why the handshake or connection failed, "" if it did not */
 };
 
-/* Info about the TLS connection behind bev: bev itself, or the bufferevent of an evhttp
- * connection. NULL when bev is not one of ours. tls_evhttp_peer() is for server handlers
- * (the request's connection is the client's); in a client's request callback evhttp has
- * already detached req from its connection, so use tls_evhttp_connection_peer(evcon). */
+/* Info about the TLS connection behind bev. NULL when bev is not one of ours (plaintext). */
 const struct tls_peer *tls_bev_peer(struct bufferevent *bev);
-const struct tls_peer *tls_evhttp_peer(struct evhttp_request *req);
-
-/* The same for an evhttp client connection (tls_evhttp_connection_new). Use this in a request
- * callback that got a failed request: evhttp has already detached req from its connection
- * then, so tls_evhttp_peer(req) is NULL, but the connection keeps the reason in ->error until
- * it reconnects. */
-const struct tls_peer *tls_evhttp_connection_peer(struct evhttp_connection *evcon);
 
 /* Handshake deadline for connections started after the call (default 10000 ms): a peer that
  * does not complete the handshake in time gets BEV_EVENT_ERROR ("did not complete within"). */

@@ -24,6 +24,15 @@ void x509_subject_cn(const mbedtls_x509_crt *crt, char *buf, size_t len)
     }
 }
 
+int x509_subject_cn_count(const mbedtls_x509_crt *crt)
+{
+    int n = 0;
+    for (const mbedtls_x509_name *a = crt ? &crt->subject : NULL; a; a = a->next)
+        if (a->oid.p && MBEDTLS_OID_CMP(MBEDTLS_OID_AT_CN, &a->oid) == 0)
+            n++;
+    return n;
+}
+
 /* "*.example.com" covers exactly one label: "a.example.com", not "example.com" or "a.b.example.com". */
 static bool dns_name_matches(const unsigned char *pattern, size_t plen, const char *host)
 {
@@ -139,8 +148,8 @@ void tls_verify_reason(uint32_t flags, char *buf, size_t len)
         {MBEDTLS_X509_BADCERT_FUTURE, "certificate is not yet valid"},
         {MBEDTLS_X509_BADCERT_CN_MISMATCH, "certificate does not match the host name"},
         {MBEDTLS_X509_BADCERT_REVOKED, "certificate has been revoked"},
-        {MBEDTLS_X509_BADCERT_KEY_USAGE, "certificate key usage does not allow this use"},
-        {MBEDTLS_X509_BADCERT_EXT_KEY_USAGE, "certificate extended key usage does not allow this use"},
+        {MBEDTLS_X509_BADCERT_KEY_USAGE, "certificate key usage (keyUsage) does not allow this use"},
+        {MBEDTLS_X509_BADCERT_EXT_KEY_USAGE, "certificate extended key usage (extendedKeyUsage) does not allow this use"},
         {MBEDTLS_X509_BADCERT_BAD_MD, "certificate is signed with an unacceptable hash"},
         {MBEDTLS_X509_BADCERT_BAD_PK, "certificate uses an unacceptable key type"},
         {MBEDTLS_X509_BADCERT_BAD_KEY, "certificate key is too weak"},

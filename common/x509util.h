@@ -1,9 +1,11 @@
-/* x509util.h — certificate and TLS settings shared by the event-driven transport (tls.c) and
- * the blocking client (tlsdial.c). Includes mbedTLS; only common/ uses it.
+/* x509util.h — certificate and TLS settings of the transport (tls.c) and the certificate tool.
+ * Includes mbedTLS; only common/ uses it.
  *
  * Contract:
  * - x509_subject_cn: the subject CN of crt as a NUL-terminated string ("" when there is none;
  *   bytes that are not printable ASCII become '?', so the result is safe to log).
+ * - x509_subject_cn_count: how many CN attributes the subject holds (a cert with more than
+ *   one is refused by servers: which one counts is ambiguous).
  * - x509_host_matches: true when host (a DNS name or an IPv4/IPv6 literal) is covered by a
  *   subjectAltName of crt: dNSName (case-insensitive, a leading "*." matches one label) or
  *   iPAddress (byte-exact; mbedTLS 2.28 does not check IP SANs itself). The CN is never
@@ -25,6 +27,7 @@
 #include <stddef.h>
 
 void x509_subject_cn(const mbedtls_x509_crt *crt, char *buf, size_t len);
+int x509_subject_cn_count(const mbedtls_x509_crt *crt);
 bool x509_host_matches(const mbedtls_x509_crt *crt, const char *host);
 void tls_conf_defaults(mbedtls_ssl_config *conf, int (*f_rng)(void *, unsigned char *, size_t),
                        void *p_rng);

@@ -36,6 +36,8 @@
 
 #include "certgen.h"
 #include "testutil.h"
+#include "conn.h"
+#include "http.h"
 #include "tls.h"
 
 #define WAIT_MS 5000
@@ -300,6 +302,7 @@ struct server {
     int port;
     struct endpoint conns[MAX_CONNS];
     int n;
+    const char *plaintext_reply; /* for the next connections, if set */
 };
 
 static void server_accept_cb(struct evconnlistener *l, evutil_socket_t fd, struct sockaddr *sa,
@@ -318,6 +321,8 @@ static void server_accept_cb(struct evconnlistener *l, evutil_socket_t fd, struc
     e->echo = true;
     struct bufferevent *bev = tls_bev_accept(s->ctx, s->w->base, fd);
     assert_non_null(bev);
+    if (s->plaintext_reply)
+        assert_int_equal(tls_bev_set_plaintext_reply(bev, s->plaintext_reply), 0);
     ep_attach(e, bev);
 }
 
@@ -502,8 +507,8 @@ static void pair_connect(struct world *w, struct tls_ctx *sctx, struct tls_ctx *
     memset(c, 0, sizeof *c);
     memset(sv, 0, sizeof *sv);
     sv->echo = true;
-    struct bufferevent *sb = tls_bev_wrap(sctx, w->base, pair[0], NULL);
-    struct bufferevent *cb = tls_bev_wrap(cctx, w->base, pair[1], host);
+    struct bufferevent *sb = tls_bev_starttls(sctx, w->base, pair[0], NULL);
+    struct bufferevent *cb = tls_bev_starttls(cctx, w->base, pair[1], host);
     assert_non_null(sb);
     assert_non_null(cb);
     ep_attach(sv, sb);
@@ -566,8 +571,9 @@ static void test_client_trusts_other_ca(void **state)
     server_start(&s, &w, sctx, 0);
     struct endpoint c;
     client_connect(&c, &s, bad, "127.0.0.1");
-    assert_refused(&c, &s, "not signed by the trusted CA", "client");
-    assert_contains(c.peer.error, "server certificate rejected");
+    assert_refused(&c, &s, "the server's certificate is not trusted: it is not signed by the CA "
+                           "in ", "client");
+    assert_contains(c.peer.error, "ca2.pem");
     assert_string_equal(c.peer.cn, "PD-Server"); /* the CN we saw, for the log */
     ep_close(&c);
     client_connect(&c, &s, good, "127.0.0.1");
@@ -704,7 +710,8 @@ static void test_expired_certs(void **state)
     /* expired server cert: the client refuses */
     client_connect(&c, &s1, cgood, "127.0.0.1");
     assert_refused(&c, &s1, "expired", NULL);
-    assert_contains(c.peer.error, "server certificate rejected: certificate has expired");
+    assert_contains(c.peer.error, "the server's certificate is not trusted: certificate has "
+                                  "expired");
     ep_close(&c);
     /* expired client cert: the server refuses, the client hears why */
     client_connect(&c, &s2, cold, "127.0.0.1");
@@ -745,7 +752,7 @@ static void test_san_mismatch(void **state)
     struct sockaddr_in sin = {.sin_family = AF_INET, .sin_port = htons((uint16_t)s.port)};
     sin.sin_addr.s_addr = htonl(INADDR_LOOPBACK);
     assert_int_equal(bufferevent_socket_connect(u, (struct sockaddr *)&sin, sizeof sin), 0);
-    struct bufferevent *bev = tls_bev_wrap(cctx, w.base, u, "example.com");
+    struct bufferevent *bev = tls_bev_starttls(cctx, w.base, u, "example.com");
     assert_non_null(bev);
     ep_attach(&c, bev);
     RUN_UNTIL(&w, c.connected || c.error, WAIT_MS);
@@ -782,27 +789,40 @@ static void test_plaintext_on_tls_port(void **state)
     assert_int_equal(send(fd, req, sizeof req - 1, 0), (ssize_t)(sizeof req - 1));
     RUN_UNTIL(&w, s.n == 1 && s.conns[0].error, WAIT_MS);
     assert_true(s.conns[0].error);
-    assert_contains(s.conns[0].peer.error, "plaintext");
-    assert_contains(s.conns[0].peer.error, "GET /");
-    /* the plaintext client gets a plaintext answer, then the connection closes */
+    /* the log names plaintext and shows the first bytes, escaped; no HTTP talk here */
+    assert_contains(s.conns[0].peer.error, "client sent plaintext instead of TLS (first bytes "
+                                           "\"GET / HTTP/1.1\\x0d\\x0a\")");
+    assert_null(strstr(s.conns[0].peer.error, "https"));
+    /* a raw TLS port answers a plaintext peer with nothing but a closed connection */
     ep_close(&s.conns[0]);
     RUN_UNTIL(&w, false, 20);
     char buf[512] = "";
+    assert_int_equal(recv(fd, buf, sizeof buf - 1, MSG_DONTWAIT), 0);
+    close(fd);
+
+    /* a service may choose an answer in its protocol (the HTTPS server does) */
+    fd = raw_connect(s.port);
+    s.plaintext_reply = "HTTP/1.0 400 Bad Request\r\n\r\nHTTP request to an HTTPS server\n";
+    assert_int_equal(send(fd, req, sizeof req - 1, 0), (ssize_t)(sizeof req - 1));
+    RUN_UNTIL(&w, s.n == 2 && s.conns[1].error, WAIT_MS);
+    assert_contains(s.conns[1].peer.error, "; use https://");
+    ep_close(&s.conns[1]);
+    RUN_UNTIL(&w, false, 20);
     ssize_t n = recv(fd, buf, sizeof buf - 1, MSG_DONTWAIT);
     assert_true(n > 0);
     buf[n] = '\0';
-    assert_contains(buf, "HTTP/1.0 400 Bad Request");
-    assert_contains(buf, "HTTP request to an HTTPS server");
+    assert_string_equal(buf, s.plaintext_reply);
     close(fd);
+    s.plaintext_reply = NULL;
 
     /* garbage that is neither: binary junk */
     fd = raw_connect(s.port);
     static const unsigned char junk[] = {0x16, 0x03, 0x01, 0x00, 0x05, 0xff, 0xff, 0xff, 0xff,
                                          0xff};
     assert_int_equal(send(fd, junk, sizeof junk, 0), (ssize_t)sizeof junk);
-    RUN_UNTIL(&w, s.n == 2 && s.conns[1].error, WAIT_MS);
-    assert_true(s.conns[1].error);
-    assert_contains(s.conns[1].peer.error, "TLS handshake failed");
+    RUN_UNTIL(&w, s.n == 3 && s.conns[2].error, WAIT_MS);
+    assert_true(s.conns[2].error);
+    assert_contains(s.conns[2].peer.error, "TLS handshake failed");
     close(fd);
 
     /* the next good client is still served */
@@ -1046,15 +1066,33 @@ struct http_result {
     char server_cn[256];
 };
 
-struct http_client {
+struct evhttp_client {
     struct evhttp_connection *evcon;
     struct http_result *res;
 };
 
-static void http_handler(struct evhttp_request *req, void *arg)
+/* evhttp over the transport, as http.c glues them. */
+static struct bufferevent *serve_tls(struct event_base *base, void *arg)
+{
+    return conn_server_bufferevent(base, arg, NULL);
+}
+
+static struct evhttp_connection *evhttp_tls_connection(struct tls_ctx *ctx,
+                                                       struct event_base *base, const char *host,
+                                                       int port)
+{
+    struct bufferevent *bev = tls_bev_client_new(ctx, base, host, port);
+    assert_non_null(bev);
+    struct evhttp_connection *evcon =
+        evhttp_connection_base_bufferevent_new(base, NULL, bev, host, (unsigned short)port);
+    assert_non_null(evcon);
+    return evcon;
+}
+
+static void echo_handler(struct evhttp_request *req, void *arg)
 {
     (void)arg;
-    const struct tls_peer *p = tls_evhttp_peer(req);
+    const struct tls_peer *p = http_peer(req);
     struct evbuffer *b = evbuffer_new();
     evbuffer_add_printf(b, "hello %s", p ? p->cn : "(no TLS peer)");
     if (strcmp(evhttp_request_get_uri(req), "/close") == 0)
@@ -1085,7 +1123,7 @@ static void http_handler(struct evhttp_request *req, void *arg)
 
 static void http_done(struct evhttp_request *req, void *arg)
 {
-    struct http_client *hc = arg;
+    struct evhttp_client *hc = arg;
     struct http_result *r = hc->res;
     r->done = true;
     r->code = req ? evhttp_request_get_response_code(req) : 0;
@@ -1101,19 +1139,19 @@ static void http_done(struct evhttp_request *req, void *arg)
         evbuffer_remove(b, r->body, n);
         r->body[n] = '\0';
         /* client side: evhttp detaches req from the connection before this callback */
-        assert_null(tls_evhttp_peer(req));
-        const struct tls_peer *p = tls_evhttp_connection_peer(hc->evcon);
+        assert_null(http_peer(req));
+        const struct tls_peer *p = http_connection_peer(hc->evcon);
         if (p) {
             r->resumed = p->resumed;
             snprintf(r->server_cn, sizeof r->server_cn, "%s", p->cn);
         }
     } else {
-        const struct tls_peer *p = tls_evhttp_connection_peer(hc->evcon);
+        const struct tls_peer *p = http_connection_peer(hc->evcon);
         snprintf(r->error, sizeof r->error, "%s", p ? p->error : "(no TLS peer)");
     }
 }
 
-static void http_do(struct world *w, struct http_client *hc, enum evhttp_cmd_type cmd,
+static void http_do(struct world *w, struct evhttp_client *hc, enum evhttp_cmd_type cmd,
                     const char *uri, const void *body, size_t len, struct http_result *r)
 {
     memset(r, 0, sizeof *r);
@@ -1129,7 +1167,7 @@ static void http_do(struct world *w, struct http_client *hc, enum evhttp_cmd_typ
     assert_true(r->done);
 }
 
-static void http_get(struct world *w, struct http_client *hc, const char *uri,
+static void http_get(struct world *w, struct evhttp_client *hc, const char *uri,
                      struct http_result *r)
 {
     http_do(w, hc, EVHTTP_REQ_GET, uri, NULL, 0, r);
@@ -1145,8 +1183,8 @@ static void test_evhttp_roundtrip(void **state)
     struct tls_ctx *cctx = mkctx(TLS_CLIENT, "ca.pem", "client", NULL, 0, TLS_CN_HANDSHAKE);
     struct tls_ctx *evil = mkctx(TLS_CLIENT, "ca.pem", "evil", NULL, 0, TLS_CN_HANDSHAKE);
     struct evhttp *http = evhttp_new(w.base);
-    evhttp_set_gencb(http, http_handler, NULL);
-    tls_evhttp_serve(http, sctx);
+    evhttp_set_gencb(http, echo_handler, NULL);
+    evhttp_set_bevcb(http, serve_tls, sctx);
     struct evhttp_bound_socket *bs = evhttp_bind_socket_with_handle(http, "127.0.0.1", 0);
     assert_non_null(bs);
     struct sockaddr_in sin;
@@ -1154,7 +1192,7 @@ static void test_evhttp_roundtrip(void **state)
     getsockname(evhttp_bound_socket_get_fd(bs), (struct sockaddr *)&sin, &sl);
     int port = ntohs(sin.sin_port);
 
-    struct http_client hc = {.evcon = tls_evhttp_connection_new(cctx, w.base, "127.0.0.1", port)};
+    struct evhttp_client hc = {.evcon = evhttp_tls_connection(cctx, w.base, "127.0.0.1", port)};
     assert_non_null(hc.evcon);
     struct http_result r;
     http_get(&w, &hc, "/hello", &r);
@@ -1193,7 +1231,7 @@ static void test_evhttp_roundtrip(void **state)
     assert_true(r.resumed);
 
     /* a refused client: the request fails and the connection says why */
-    struct http_client bad = {.evcon = tls_evhttp_connection_new(evil, w.base, "127.0.0.1", port)};
+    struct evhttp_client bad = {.evcon = evhttp_tls_connection(evil, w.base, "127.0.0.1", port)};
     http_get(&w, &bad, "/hello", &r);
     assert_int_equal(r.code, 0);
     assert_contains(r.error, "access_denied");
@@ -1202,7 +1240,7 @@ static void test_evhttp_roundtrip(void **state)
     /* plaintext HTTP on the TLS port: refused, no crash, nothing served */
     struct evhttp_connection *plain = evhttp_connection_base_new(w.base, NULL, "127.0.0.1",
                                                                  (unsigned short)port);
-    struct http_client ph = {.evcon = plain};
+    struct evhttp_client ph = {.evcon = plain};
     http_get(&w, &ph, "/hello", &r);
     assert_true(r.code == 0 || r.code == 400);
     assert_true(strstr(r.body, "hello") == NULL);
@@ -1231,16 +1269,16 @@ static void test_evhttp_idle_close(void **state)
     struct tls_ctx *sctx = mkctx(TLS_SERVER, "ca.pem", "server", NULL, 0, TLS_CN_HANDSHAKE);
     struct tls_ctx *cctx = mkctx(TLS_CLIENT, "ca.pem", "client", NULL, 0, TLS_CN_HANDSHAKE);
     struct evhttp *http = evhttp_new(w.base);
-    evhttp_set_gencb(http, http_handler, NULL);
+    evhttp_set_gencb(http, echo_handler, NULL);
     evhttp_set_timeout(http, 1);
-    tls_evhttp_serve(http, sctx);
+    evhttp_set_bevcb(http, serve_tls, sctx);
     struct evhttp_bound_socket *bs = evhttp_bind_socket_with_handle(http, "127.0.0.1", 0);
     assert_non_null(bs);
     struct sockaddr_in sin;
     socklen_t sl = sizeof sin;
     getsockname(evhttp_bound_socket_get_fd(bs), (struct sockaddr *)&sin, &sl);
-    struct http_client hc = {
-        .evcon = tls_evhttp_connection_new(cctx, w.base, "127.0.0.1", ntohs(sin.sin_port))};
+    struct evhttp_client hc = {
+        .evcon = evhttp_tls_connection(cctx, w.base, "127.0.0.1", ntohs(sin.sin_port))};
     struct http_result r;
     http_get(&w, &hc, "/one", &r);
     assert_int_equal(r.code, 200);
@@ -1256,14 +1294,14 @@ static void test_evhttp_idle_close(void **state)
      * evhttp_connection works once the server listens */
     int port = ntohs(sin.sin_port);
     evhttp_free(http);
-    hc.evcon = tls_evhttp_connection_new(cctx, w.base, "127.0.0.1", port);
+    hc.evcon = evhttp_tls_connection(cctx, w.base, "127.0.0.1", port);
     http_get(&w, &hc, "/early", &r);
     assert_int_equal(r.code, 0);
     assert_contains(r.error, "cannot connect to 127.0.0.1:");
     assert_contains(r.error, "refused");
     http = evhttp_new(w.base);
-    evhttp_set_gencb(http, http_handler, NULL);
-    tls_evhttp_serve(http, sctx);
+    evhttp_set_gencb(http, echo_handler, NULL);
+    evhttp_set_bevcb(http, serve_tls, sctx);
     assert_int_equal(evhttp_bind_socket(http, "127.0.0.1", (unsigned short)port), 0);
     http_get(&w, &hc, "/later", &r);
     assert_int_equal(r.code, 200);
