@@ -151,11 +151,7 @@ int daemon_run(struct daemon *d)
 {
     int rc = event_base_dispatch(d->base);
     release_signals(d);
-    if (rc < 0) {
-        log_error("the event loop failed");
-        return -1;
-    }
-    return 0;
+    return rc < 0 ? -1 : 0;
 }
 
 void daemon_free(struct daemon *d)

@@ -1,12 +1,9 @@
-/* pd-server: reads flags and config, wires the modules, runs the event loop. */
-#include <event2/event.h>
-#include <errno.h>
-#include <signal.h>
+/* pd-server: reads flags and config and wires the modules; the daemon module runs the
+ * process (log, signals, event loop). */
 #include <stdio.h>
-#include <stdlib.h>
-#include <string.h>
 #include <time.h>
 
+#include "daemon.h"
 #include "http.h"
 #include "log.h"
 #include "pd_api.h"
@@ -17,20 +14,25 @@
 
 struct pd_daemon {
     struct pd_config cfg;
-    struct event_base *base;
+    struct daemon proc;
     struct tls_ctx *server_tls, *client_tls;
     struct pd_state state;
     struct pd_member *member;
     struct pd_api api;
     struct http_server *client_http, *peer_http;
-    struct event *sigint, *sigterm;
 };
 
-static void on_signal(evutil_socket_t sig, short what, void *arg)
+static void log_security(const struct pd_config *c)
 {
-    (void)what;
-    log_info("received signal %d, shutting down", (int)sig);
-    event_base_loopexit(arg, NULL);
+    daemon_log_security(&(struct daemon_security){
+        .tls = c->tls,
+        .mutual = true,
+        .ca_path = c->security.cacert_path,
+        .cert_path = c->security.cert_path,
+        .cn_key = "cert-allowed-cn",
+        .allowed_cn = c->security.cert_allowed_cn.items,
+        .n_allowed_cn = c->security.cert_allowed_cn.n,
+    });
 }
 
 static int make_tls(struct pd_daemon *d, char *err, size_t errlen)
@@ -55,11 +57,11 @@ static int make_tls(struct pd_daemon *d, char *err, size_t errlen)
 
 static int serve(struct pd_daemon *d, char *err, size_t errlen)
 {
-    d->client_http = http_server_new(d->base, d->cfg.client_url.host, d->cfg.client_url.port,
+    d->client_http = http_server_new(d->proc.base, d->cfg.client_url.host, d->cfg.client_url.port,
                                      d->server_tls, err, errlen);
     if (!d->client_http)
         return -1;
-    d->peer_http = http_server_new(d->base, d->cfg.peer_url.host, d->cfg.peer_url.port,
+    d->peer_http = http_server_new(d->proc.base, d->cfg.peer_url.host, d->cfg.peer_url.port,
                                    d->server_tls, err, errlen);
     if (!d->peer_http)
         return -1;
@@ -74,34 +76,19 @@ static int serve(struct pd_daemon *d, char *err, size_t errlen)
 
 static int start(struct pd_daemon *d, char *err, size_t errlen)
 {
-    enum log_level level = LOG_INFO;
-    if (log_level_parse(d->cfg.log_level, &level) != 0) {
-        snprintf(err, errlen, "unknown log level '%s' (debug, info, warn, error)", d->cfg.log_level);
+    struct daemon_opts o = {"pd", d->cfg.log_file, d->cfg.log_level};
+    if (daemon_init(&d->proc, &o, err, errlen) != 0)
         return -1;
-    }
-    if (log_open("pd", d->cfg.log_file, level) != 0) {
-        snprintf(err, errlen, "cannot open log file %s: %s", d->cfg.log_file, strerror(errno));
-        return -1;
-    }
+    log_security(&d->cfg);
     if (make_tls(d, err, errlen) != 0 ||
         pd_state_open(&d->state, d->cfg.data_dir, err, errlen) != 0)
         return -1;
-    if (!(d->base = event_base_new())) {
-        snprintf(err, errlen, "cannot create the event loop");
-        return -1;
-    }
-    d->member = pd_member_new(d->base, &d->cfg, &d->state, d->client_tls, err, errlen);
+    d->member = pd_member_new(d->proc.base, &d->cfg, &d->state, d->client_tls, err, errlen);
     if (!d->member)
         return -1;
     d->api = (struct pd_api){&d->cfg, &d->state, d->member, (int64_t)time(NULL)};
     if (serve(d, err, errlen) != 0)
         return -1;
-    d->sigint = evsignal_new(d->base, SIGINT, on_signal, d->base);
-    d->sigterm = evsignal_new(d->base, SIGTERM, on_signal, d->base);
-    if (!d->sigint || !d->sigterm || evsignal_add(d->sigint, NULL) || evsignal_add(d->sigterm, NULL)) {
-        snprintf(err, errlen, "cannot install signal handlers");
-        return -1;
-    }
     pd_member_start(d->member);
     log_info("PD %s serving clients on %s and peers on %s (TLS %s, %zu member%s)", d->cfg.name,
              d->cfg.client_urls, d->cfg.peer_urls, d->cfg.tls ? "on" : "off", d->cfg.n_members,
@@ -111,37 +98,31 @@ static int start(struct pd_daemon *d, char *err, size_t errlen)
 
 static void stop(struct pd_daemon *d)
 {
-    if (d->sigint)
-        event_free(d->sigint);
-    if (d->sigterm)
-        event_free(d->sigterm);
     http_server_free(d->client_http);
     http_server_free(d->peer_http);
     pd_member_free(d->member);
-    if (d->base)
-        event_base_free(d->base);
     if (d->state.doc)
         pd_state_close(&d->state);
     tls_ctx_free(d->server_tls);
     tls_ctx_free(d->client_tls);
     pd_config_free(&d->cfg);
-    log_close();
+    daemon_free(&d->proc); /* the event_base, then the log */
 }
 
 int main(int argc, char **argv)
 {
     static struct pd_daemon d;
     char err[1024];
-    signal(SIGPIPE, SIG_IGN);
-    if (getenv("TISIM_EVENT_DEBUG")) /* libevent checks every event it is handed (slow) */
-        event_enable_debug_mode();
     int rc = pd_config_load(&d.cfg, argc, argv, err, sizeof err);
     if (rc == 0)
         rc = pd_config_validate(&d.cfg, err, sizeof err);
     if (rc == 0)
         rc = start(&d, err, sizeof err);
+    if (rc == 0 && daemon_run(&d.proc) != 0) {
+        snprintf(err, sizeof err, "the event loop failed");
+        rc = -1;
+    }
     if (rc == 0) {
-        event_base_dispatch(d.base);
         log_info("PD %s stopped", d.cfg.name);
     } else if (rc < 0) {
         fprintf(stderr, "pd-server: %s\n", err);
