@@ -8,6 +8,7 @@
 #include <time.h>
 
 #include "log.h"
+#include "pd_cert.h"
 #include "pd_tso.h"
 
 #define HEARTBEAT_MS 250
@@ -63,6 +64,7 @@ struct pd_member {
     struct tso_wait *tso_waits, **tso_waits_tail; /* FIFO */
     struct event *tso_timer;
     uint64_t cluster_id;
+    char own_cn[256]; /* CN of our server cert: our peers present theirs (TLS on) */
 };
 
 static int64_t mono_ms(void)
@@ -474,6 +476,28 @@ static void become_leader(struct pd_member *m)
 
 /* ---- peer RPC handlers ---- */
 
+/* Peer RPCs come only from PD members: with TLS, the caller's certificate must carry the peer
+ * role's CN (PD_PEER_CN) or the CN of our own server certificate, which the members present
+ * when they dial each other. Any other client the allow-list lets in gets 403. */
+static bool peer_allowed(const struct pd_member *m, struct evhttp_request *req)
+{
+    if (!m->cfg->tls)
+        return true; /* plain HTTP: no identities to check (TLS off is for tests only) */
+    const struct tls_peer *p = http_peer(req);
+    const char *cn = p ? p->cn : "";
+    bool own_differs = m->own_cn[0] && strcmp(m->own_cn, PD_PEER_CN) != 0;
+    if (p && (strcmp(cn, PD_PEER_CN) == 0 || (own_differs && strcmp(cn, m->own_cn) == 0)))
+        return true;
+    char members[300];
+    snprintf(members, sizeof members, "CN \"%s\"%s%s%s", PD_PEER_CN, own_differs ? " or \"" : "",
+             own_differs ? m->own_cn : "", own_differs ? "\"" : "");
+    log_warnx("refused PD peer request %s from %s: certificate CN \"%s\" is not a PD member's "
+              "(%s)", evhttp_request_get_uri(req), p ? p->addr : "?", cn, members);
+    http_reply_error(req, 403, "certificate CN \"%s\" may not send PD peer requests: only PD "
+                     "members (%s) may", cn, members);
+    return false;
+}
+
 static json_t *read_peer_body(struct evhttp_request *req, const char **candidate)
 {
     char err[256];
@@ -509,6 +533,8 @@ static void handle_vote(struct evhttp_request *req, const char *rest, void *arg)
     (void)rest;
     struct pd_member *m = arg;
     const char *candidate = "candidate";
+    if (!peer_allowed(m, req))
+        return;
     json_t *b = read_peer_body(req, &candidate);
     if (!b)
         return;
@@ -554,6 +580,8 @@ static void handle_append(struct evhttp_request *req, const char *rest, void *ar
     (void)rest;
     struct pd_member *m = arg;
     const char *leader = "leader";
+    if (!peer_allowed(m, req))
+        return;
     json_t *b = read_peer_body(req, &leader);
     if (!b)
         return;
@@ -605,6 +633,11 @@ struct pd_member *pd_member_new(struct event_base *base, const struct pd_config 
     m->tso_waits_tail = &m->tso_waits;
     if (!m->tick || !m->election || !m->tso_timer) {
         snprintf(err, errlen, "out of memory");
+        pd_member_free(m);
+        return NULL;
+    }
+    if (cfg->tls && pd_cert_file_cn(cfg->security.cert_path, m->own_cn, sizeof m->own_cn, err,
+                                    errlen) != 0) {
         pd_member_free(m);
         return NULL;
     }

@@ -3,7 +3,12 @@
  *
  * Contract (a small Raft without a log: the replicated "log" is the whole state document):
  * - Members talk over HTTPS (mutual TLS, the member's own server cert as client cert) on the
- *   peer URL: POST /pd/peer/v1/vote and POST /pd/peer/v1/append (heartbeat + state).
+ *   peer URL: POST /pd/peer/v1/vote and POST /pd/peer/v1/append (heartbeat + state). Only the
+ *   peer role may call them: a client certificate with CN PD_PEER_CN or the CN of this
+ *   member's own server certificate; any other CN (even one in cert-allowed-cn) gets 403
+ *   with a JSON error naming the CN, and a log line.
+ * - No message lowers a persisted term (a vote or append for a lower term changes nothing)
+ *   or the persisted TSO high-water (pd_state_replace keeps the higher one).
  * - A member votes once per term, only for a candidate whose state is at least as new as its
  *   own; a candidate with votes from a majority leads. Terms and votes are persisted before
  *   answering. A leader that has not heard from a majority for an election timeout steps
@@ -29,6 +34,9 @@
 #include "tls.h"
 
 struct pd_member;
+
+/* The CN of the PD members' certificates, as real PD's deployment uses. */
+#define PD_PEER_CN "PD-Server"
 
 /* Set on every request a member sends to another (RPCs and forwarded API calls). */
 #define PD_FORWARDED_HEADER "X-Tisim-PD-Member"
