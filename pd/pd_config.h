@@ -4,7 +4,7 @@
  * - pd_config_load(argc, argv) applies defaults, then the --config file (if any), then the
  *   command-line flags, which win. Flags take "--flag value", "--flag=value" and the Go-style
  *   single-dash forms real PD accepts.
- * - pd_config_validate() enforces DESIGN.md's security rules: [security] cacert-path,
+ * - pd_config_validate() enforces the security rules: [security] cacert-path,
  *   cert-path and key-path are all set (TLS on) or all empty (TLS off); a partial set names the
  *   missing key; with TLS on every URL must be https://, with TLS off http://.
  * - Errors: -1 with one line in err ("--client-urls: bad URL 'x': ..."). --help/--version
