@@ -449,7 +449,22 @@ static void test_ctx_errors(void **state)
     o.key_path = ok2; /* another cert's key */
     assert_null(tls_ctx_new(TLS_SERVER, &o, err, sizeof err));
     assert_contains(err, "do not belong together");
+    /* a directory where a file belongs: named, no allocation of its "size" */
+    o.key_path = g_dir;
+    assert_null(tls_ctx_new(TLS_SERVER, &o, err, sizeof err));
+    assert_contains(err, "key-path ");
+    assert_contains(err, "not a regular file (it is a directory)");
     o.key_path = kp;
+    o.cert_path = g_dir;
+    assert_null(tls_ctx_new(TLS_SERVER, &o, err, sizeof err));
+    assert_contains(err, "cert-path ");
+    assert_contains(err, "(it is a directory)");
+    o.cert_path = cp;
+    o.ca_path = g_dir;
+    assert_null(tls_ctx_new(TLS_SERVER, &o, err, sizeof err));
+    assert_contains(err, "cannot read CA ");
+    assert_contains(err, "(it is a directory)");
+    o.ca_path = cap;
     struct tls_ctx *ctx = tls_ctx_new(TLS_SERVER, &o, err, sizeof err);
     assert_non_null(ctx);
     tls_ctx_free(ctx);
@@ -1314,6 +1329,301 @@ static void test_evhttp_idle_close(void **state)
     world_free(&w);
 }
 
+
+/* ---------------------------------------------------------------------------------------- */
+/* STARTTLS: a plaintext exchange, then TLS on the same connection                           */
+
+struct st_side {
+    struct world *w;
+    struct tls_ctx *ctx;
+    struct bufferevent *bev; /* plaintext first, then the TLS one */
+    bool server;
+    bool answer_first;       /* server: "+OK\n" in plaintext, then upgrade at once */
+    bool upgraded, connected, error;
+    size_t left_at_upgrade;  /* server: bytes behind the request line when upgrading */
+    char got[256];
+    size_t ngot;
+    char error_text[256];
+};
+
+static void st_tls_read(struct bufferevent *bev, void *arg)
+{
+    struct st_side *x = arg;
+    size_t n = bufferevent_read(bev, x->got + x->ngot, sizeof x->got - 1 - x->ngot);
+    x->ngot += n;
+    x->got[x->ngot] = '\0';
+    if (x->server && strchr(x->got, '\n'))
+        bufferevent_write(bev, "pong\n", 5);
+}
+
+static void st_tls_event(struct bufferevent *bev, short what, void *arg)
+{
+    struct st_side *x = arg;
+    if (what & BEV_EVENT_CONNECTED) {
+        x->connected = true;
+        if (!x->server)
+            bufferevent_write(bev, "ping\n", 5);
+    }
+    if (what & (BEV_EVENT_ERROR | BEV_EVENT_EOF)) {
+        const struct tls_peer *p = tls_bev_peer(bev);
+        x->error = true;
+        snprintf(x->error_text, sizeof x->error_text, "%s", p ? p->error : "");
+    }
+}
+
+static void st_upgrade(struct st_side *x)
+{
+    if (x->server)
+        x->left_at_upgrade = evbuffer_get_length(bufferevent_get_input(x->bev));
+    struct bufferevent *t = tls_bev_starttls(x->ctx, x->w->base, x->bev,
+                                             x->server ? NULL : "127.0.0.1");
+    assert_non_null(t);
+    x->bev = t;
+    x->upgraded = true;
+    bufferevent_setcb(t, st_tls_read, NULL, st_tls_event, x);
+    bufferevent_enable(t, EV_READ | EV_WRITE);
+}
+
+/* The plaintext part: the server waits for "STARTTLS\n" (and answers "+OK\n" if asked to);
+ * the client of an answer_first server waits for that answer. */
+static void st_plain_read(struct bufferevent *bev, void *arg)
+{
+    struct st_side *x = arg;
+    struct evbuffer *in = bufferevent_get_input(bev);
+    size_t len = 0;
+    char *line = evbuffer_readln(in, &len, EVBUFFER_EOL_LF);
+    if (!line)
+        return;
+    if (x->server && strcmp(line, "STARTTLS") == 0) {
+        if (x->answer_first)
+            bufferevent_write(bev, "+OK\n", 4); /* queued: must go out before TLS */
+        st_upgrade(x);
+    } else if (!x->server && strcmp(line, "+OK") == 0) {
+        st_upgrade(x);
+    }
+    free(line);
+}
+
+static void st_enable_read(evutil_socket_t fd, short what, void *arg)
+{
+    (void)fd;
+    (void)what;
+    struct st_side *x = arg;
+    bufferevent_enable(x->bev, EV_READ);
+}
+
+/* A socketpair with a plaintext bufferevent at each end. */
+static void st_pair(struct world *w, struct st_side *srv, struct st_side *cli)
+{
+    int sv[2];
+    assert_int_equal(socketpair(AF_UNIX, SOCK_STREAM, 0, sv), 0);
+    evutil_make_socket_nonblocking(sv[0]);
+    evutil_make_socket_nonblocking(sv[1]);
+    srv->w = cli->w = w;
+    srv->server = true;
+    srv->bev = bufferevent_socket_new(w->base, sv[0], BEV_OPT_CLOSE_ON_FREE);
+    cli->bev = bufferevent_socket_new(w->base, sv[1], BEV_OPT_CLOSE_ON_FREE);
+    bufferevent_setcb(srv->bev, st_plain_read, NULL, NULL, srv);
+    bufferevent_setcb(cli->bev, st_plain_read, NULL, NULL, cli);
+    bufferevent_enable(cli->bev, EV_READ | EV_WRITE);
+}
+
+static void st_free(struct st_side *x)
+{
+    if (x->bev)
+        bufferevent_free(x->bev);
+    x->bev = NULL;
+}
+
+/* MySQL's order: the client sends its request and its ClientHello without waiting. The server
+ * reads late, so both arrive in ONE read: the hello behind the request must not be lost. The
+ * client upgrades while its request is still queued: it must go out first. */
+static void test_starttls_client_first_same_read(void **state)
+{
+    (void)state;
+    struct world w;
+    world_init(&w);
+    struct tls_ctx *sctx = mkctx(TLS_SERVER, "ca.pem", "server", NULL, 0, TLS_CN_HANDSHAKE);
+    struct tls_ctx *cctx = mkctx(TLS_CLIENT, "ca.pem", "client", NULL, 0, TLS_CN_HANDSHAKE);
+    struct st_side srv = {.ctx = sctx}, cli = {.ctx = cctx};
+    st_pair(&w, &srv, &cli);
+    bufferevent_write(cli.bev, "STARTTLS\n", 9);
+    assert_int_equal(evbuffer_get_length(bufferevent_get_output(cli.bev)), 9);
+    st_upgrade(&cli); /* the request is still queued */
+    struct timeval later = {0, 100 * 1000};
+    event_base_once(w.base, -1, EV_TIMEOUT, st_enable_read, &srv, &later);
+    RUN_UNTIL(&w, (cli.connected && strcmp(cli.got, "pong\n") == 0) || cli.error || srv.error,
+              WAIT_MS);
+    if (cli.error || srv.error)
+        print_error("client: %s / server: %s\n", cli.error_text, srv.error_text);
+    assert_true(srv.upgraded);
+    assert_true(srv.left_at_upgrade > 0); /* the ClientHello came in the same read */
+    assert_true(srv.connected);
+    assert_true(cli.connected);
+    assert_string_equal(srv.got, "ping\n");
+    assert_string_equal(cli.got, "pong\n");
+    const struct tls_peer *p = tls_bev_peer(srv.bev);
+    assert_non_null(p);
+    assert_string_equal(p->cn, "TiDB-Server");
+    assert_string_equal(tls_bev_peer(cli.bev)->cn, "PD-Server");
+    st_free(&cli);
+    st_free(&srv);
+    tls_ctx_free(cctx);
+    tls_ctx_free(sctx);
+    world_free(&w);
+}
+
+/* SMTP's order: the server answers in plaintext and upgrades at once, its answer still
+ * queued; the client upgrades when it has read the answer. */
+static void test_starttls_server_answers_first(void **state)
+{
+    (void)state;
+    struct world w;
+    world_init(&w);
+    struct tls_ctx *sctx = mkctx(TLS_SERVER, "ca.pem", "server", NULL, 0, TLS_CN_HANDSHAKE);
+    struct tls_ctx *cctx = mkctx(TLS_CLIENT, "ca.pem", "client", NULL, 0, TLS_CN_HANDSHAKE);
+    struct st_side srv = {.ctx = sctx, .answer_first = true}, cli = {.ctx = cctx};
+    st_pair(&w, &srv, &cli);
+    bufferevent_enable(srv.bev, EV_READ | EV_WRITE);
+    bufferevent_write(cli.bev, "STARTTLS\n", 9);
+    RUN_UNTIL(&w, (cli.connected && strcmp(cli.got, "pong\n") == 0) || cli.error || srv.error,
+              WAIT_MS);
+    if (cli.error || srv.error)
+        print_error("client: %s / server: %s\n", cli.error_text, srv.error_text);
+    assert_true(cli.upgraded); /* it read "+OK" in plaintext */
+    assert_true(cli.connected);
+    assert_true(srv.connected);
+    assert_string_equal(srv.got, "ping\n");
+    assert_string_equal(cli.got, "pong\n");
+    st_free(&cli);
+    st_free(&srv);
+    tls_ctx_free(cctx);
+    tls_ctx_free(sctx);
+    world_free(&w);
+}
+
+/* A peer that asks for TLS and then sends garbage: the upgraded side fails with a reason,
+ * and a good upgrade on the same server ctx still works afterwards. */
+static void test_starttls_garbage_after_upgrade(void **state)
+{
+    (void)state;
+    struct world w;
+    world_init(&w);
+    struct tls_ctx *sctx = mkctx(TLS_SERVER, "ca.pem", "server", NULL, 0, TLS_CN_HANDSHAKE);
+    struct tls_ctx *cctx = mkctx(TLS_CLIENT, "ca.pem", "client", NULL, 0, TLS_CN_HANDSHAKE);
+    struct st_side srv = {.ctx = sctx}, cli = {.ctx = cctx};
+    st_pair(&w, &srv, &cli);
+    bufferevent_enable(srv.bev, EV_READ | EV_WRITE);
+    bufferevent_write(cli.bev, "STARTTLS\nthis is not TLS at all\n", 32);
+    RUN_UNTIL(&w, srv.error, WAIT_MS);
+    assert_true(srv.upgraded);
+    assert_true(srv.error);
+    assert_false(srv.connected);
+    assert_contains(srv.error_text, "client sent plaintext instead of TLS (first bytes \"this is "
+                                    "not TLS ");
+    st_free(&cli);
+    st_free(&srv);
+
+    struct st_side srv2 = {.ctx = sctx}, cli2 = {.ctx = cctx};
+    st_pair(&w, &srv2, &cli2);
+    bufferevent_enable(srv2.bev, EV_READ | EV_WRITE);
+    bufferevent_write(cli2.bev, "STARTTLS\n", 9);
+    st_upgrade(&cli2);
+    RUN_UNTIL(&w, strcmp(cli2.got, "pong\n") == 0 || cli2.error || srv2.error, WAIT_MS);
+    assert_string_equal(cli2.got, "pong\n");
+    st_free(&cli2);
+    st_free(&srv2);
+    tls_ctx_free(cctx);
+    tls_ctx_free(sctx);
+    world_free(&w);
+}
+
+/* A session ticket issued while the client cert was valid must not let it in once the cert
+ * has expired (mbedTLS skips certificate checks on resumption). */
+static void test_resumed_session_after_expiry(void **state)
+{
+    (void)state;
+    struct world w;
+    world_init(&w);
+    time_t now = time(NULL);
+    make_cert("short", "TiDB-Server", NULL, 0, g_ca, now - 60, now + 2);
+    struct tls_ctx *sctx = mkctx(TLS_SERVER, "ca.pem", "server", NULL, 0, TLS_CN_HANDSHAKE);
+    struct tls_ctx *cctx = mkctx(TLS_CLIENT, "ca.pem", "short", NULL, 0, TLS_CN_HANDSHAKE);
+    struct server s;
+    server_start(&s, &w, sctx, 0);
+    struct endpoint c;
+    client_connect(&c, &s, cctx, "127.0.0.1");
+    assert_good(&c, &s, "PD-Server", "TiDB-Server");
+    ep_close(&c);
+    client_connect(&c, &s, cctx, "127.0.0.1"); /* resumes while still valid */
+    assert_good(&c, &s, "PD-Server", "TiDB-Server");
+    assert_true(last_conn(&s)->peer.resumed);
+    ep_close(&c);
+    while (time(NULL) <= now + 3)
+        RUN_UNTIL(&w, false, 200);
+    client_connect(&c, &s, cctx, "127.0.0.1");
+    /* a resumed client finishes before the server does: it hears the alert right after */
+    RUN_UNTIL(&w, c.error, WAIT_MS);
+    assert_true(c.error);
+    assert_contains(c.peer.error, "certificate_expired");
+    assert_true(last_conn(&s)->error);
+    assert_false(last_conn(&s)->peer.handshake_done);
+    assert_contains(last_conn(&s)->peer.error,
+                    "client certificate rejected: certificate has expired (resumed session)");
+    ep_close(&c);
+    server_stop(&s);
+    tls_ctx_free(cctx);
+    tls_ctx_free(sctx);
+    world_free(&w);
+}
+
+/* A client cert signed by our CA with a subject certgen cannot write (openssl CLI). */
+static void openssl_cert(const char *name, const char *subject)
+{
+    char cmd[2048];
+    snprintf(cmd, sizeof cmd,
+             "cd '%s' && openssl req -new -newkey ec -pkeyopt ec_paramgen_curve:P-256 -nodes "
+             "-subj '%s' -keyout %s-key.pem -out %s.csr 2>/dev/null && "
+             "openssl x509 -req -in %s.csr -CA ca.pem -CAkey ca-key.pem -CAcreateserial "
+             "-days 2 -out %s.pem 2>/dev/null",
+             g_dir, subject, name, name, name, name);
+    assert_int_equal(system(cmd), 0);
+}
+
+/* A subject with two CNs: Go takes the last one, a naive walk the first; refuse both orders,
+ * while the same CN alone is let in. */
+static void test_two_common_names(void **state)
+{
+    (void)state;
+    struct world w;
+    world_init(&w);
+    openssl_cert("cn-first", "/CN=TiDB-Server/CN=Evil");
+    openssl_cert("cn-last", "/CN=Evil/CN=TiDB-Server");
+    char *allowed[] = {"TiDB-Server"};
+    struct tls_ctx *sctx = mkctx(TLS_SERVER, "ca.pem", "server", allowed, 1, TLS_CN_HANDSHAKE);
+    const char *names[] = {"cn-first", "cn-last"};
+    struct server s;
+    server_start(&s, &w, sctx, 0);
+    struct endpoint c;
+    for (size_t i = 0; i < 2; i++) {
+        struct tls_ctx *cctx = mkctx(TLS_CLIENT, "ca.pem", names[i], NULL, 0, TLS_CN_HANDSHAKE);
+        client_connect(&c, &s, cctx, "127.0.0.1");
+        assert_false(c.connected);
+        assert_contains(last_conn(&s)->peer.error, "client certificate rejected: its subject has "
+                                                   "several Common Name attributes");
+        ep_close(&c);
+        tls_ctx_free(cctx);
+    }
+    struct tls_ctx *good = mkctx(TLS_CLIENT, "ca.pem", "client", NULL, 0, TLS_CN_HANDSHAKE);
+    client_connect(&c, &s, good, "127.0.0.1");
+    assert_good(&c, &s, "PD-Server", "TiDB-Server");
+    ep_close(&c);
+    server_stop(&s);
+    tls_ctx_free(good);
+    tls_ctx_free(sctx);
+    world_free(&w);
+}
+
 /* Not a check: prints the CPU a full and a resumed handshake cost here (client and server
  * together, one process, over a bufferevent_pair). */
 static void test_handshake_cost(void **state)
@@ -1376,6 +1686,11 @@ int main(int argc, char **argv)
         cmocka_unit_test(test_handshake_timeout),
         cmocka_unit_test(test_cert_rotation),
         cmocka_unit_test(test_session_resumption),
+        cmocka_unit_test(test_starttls_client_first_same_read),
+        cmocka_unit_test(test_starttls_server_answers_first),
+        cmocka_unit_test(test_starttls_garbage_after_upgrade),
+        cmocka_unit_test(test_resumed_session_after_expiry),
+        cmocka_unit_test(test_two_common_names),
         cmocka_unit_test(test_handshake_cost),
     };
     if (argc > 1) /* e.g. test_tls '*evhttp*' */
