@@ -375,19 +375,21 @@ static void bootstrap_region(struct pd_state *s, uint64_t store_id)
 int pd_state_check_address(const char *field, const char *address, char *err, size_t errlen)
 {
     struct url u;
-    char why[400];
+    char why[400], bad[360];
     size_t n = address ? strlen(address) : 0;
-    if (n == 0)
-        snprintf(why, sizeof why, "is required");
-    else if (n > PD_ADDRESS_MAX)
-        snprintf(why, sizeof why, "is %zu bytes long; at most %d are allowed", n, PD_ADDRESS_MAX);
-    else if (url_parse(address, false, &u, why, sizeof why) != 0)
-        ; /* why says it: "bad URL 'x': port must be a number from 1 to 65535" */
+    if (n == 0) {
+        snprintf(err, errlen, "\"%s\" (host:port) is required", field);
+        return -1;
+    }
+    if (n > PD_ADDRESS_MAX)
+        snprintf(why, sizeof why, "of at most %d bytes; got %zu bytes", PD_ADDRESS_MAX, n);
+    else if (url_parse(address, false, &u, bad, sizeof bad) != 0) /* "bad URL 'x': ..." */
+        snprintf(why, sizeof why, "(%s)", bad);
     else if (u.scheme[0] || u.path[0])
-        snprintf(why, sizeof why, "'%s' must be host:port, without a scheme or a path", address);
+        snprintf(why, sizeof why, "without a scheme or a path; got '%s'", address);
     else
         return 0;
-    snprintf(err, errlen, "\"%s\" (host:port) %s", field, why);
+    snprintf(err, errlen, "\"%s\" must be host:port %s", field, why);
     return -1;
 }
 

@@ -266,10 +266,12 @@ static void test_store_address_must_be_host_port(void **state)
     static const struct {
         const char *address, *why;
     } bad[] = {
-        {"127.0.0.1", "\"address\" (host:port)"},
-        {"127.0.0.1:0", "port must be a number from 1 to 65535"},
+        {"127.0.0.1", "\"address\" must be host:port (bad URL '127.0.0.1': missing port)"},
+        {"127.0.0.1:0", "\"address\" must be host:port (bad URL '127.0.0.1:0': port must be a "
+                        "number from 1 to 65535"},
         {"127.0.0.1:65536", "port must be a number from 1 to 65535"},
-        {"https://127.0.0.1:20160", "without a scheme"},
+        {"https://127.0.0.1:20160", "\"address\" must be host:port without a scheme or a path; "
+                                    "got 'https://127.0.0.1:20160'"},
         {"127.0.0.1:20160/x", "without a scheme or a path"},
         {"", "\"address\" (host:port) is required"},
         {NULL, "\"address\" (host:port) is required"},
@@ -285,7 +287,7 @@ static void test_store_address_must_be_host_port(void **state)
     memcpy(huge + 3 * 1024 * 1024 - 7, ":20160", 7);
     assert_int_equal(register_store(&s, huge, &status, err, sizeof err), 0);
     assert_int_equal(status, 400);
-    assert_contains(err, "\"address\" (host:port) is 3145727 bytes long; at most 255");
+    assert_contains(err, "\"address\" must be host:port of at most 255 bytes; got 3145727 bytes");
     memset(huge, 'a', 249);
     memcpy(huge + 249, ":20160", 7); /* 255 bytes: the longest accepted */
     assert_int_equal(register_store(&s, huge, &status, err, sizeof err), 1);
@@ -295,7 +297,7 @@ static void test_store_address_must_be_host_port(void **state)
     assert_int_equal(pd_state_register_store(&s, "127.0.0.1:20161", "nope", "v", false, 1,
                                              &status, err, sizeof err),
                      0);
-    assert_contains(err, "\"status_address\" (host:port)");
+    assert_contains(err, "\"status_address\" must be host:port (bad URL 'nope': missing port)");
     assert_int_equal(register_store(&s, "[::1]:20161", &status, err, sizeof err), 4);
     assert_int_equal(register_store(&s, "tikv-1.example:20160", &status, err, sizeof err), 5);
     pd_state_close(&s);
