@@ -13,7 +13,9 @@ PD_PID=$LAST_PID
 
 # The good cases, with the seed's pd-ctl command line.
 check_output "pd-ctl health" '"health": true' pdctl "$URL" pd-control health
-check_output "pd-ctl member shows the leader" '"leader"' pdctl "$URL" pd-control member
+check_output "pd-ctl member shows a leader object" '^  "leader": \{$' pdctl "$URL" pd-control member
+check_output "pd-ctl member leader show names pd1" '^  "name": "pd1",$' \
+    pdctl "$URL" pd-control member leader show
 check_output "pd-ctl store (empty cluster)" '"count": 0' pdctl "$URL" pd-control store
 check_output "pd-ctl region" '"count": 0' pdctl "$URL" pd-control region
 check_output "pd-ctl cluster" '"max_peer_count": 3' pdctl "$URL" pd-control cluster
@@ -22,7 +24,7 @@ check_output "pd-ctl tso prints a timestamp" '^[0-9]{15,}$' pdctl "$URL" pd-cont
 T1=$(pdctl "$URL" pd-control tso)
 T2=$(pdctl "$URL" pd-control tso)
 check "TSO increases" test "$T2" -gt "$T1"
-check_output "pd-ctl tso decodes" '^logic:  [0-9]+' pdctl "$URL" pd-control tso "$T2"
+check_output "pd-ctl tso decodes" "^logic:  $((T2 & 262143))\$" pdctl "$URL" pd-control tso "$T2"
 check_output "curl with an allowed client cert" '"max_peer_count"' \
     curl -sS --fail --cacert "$CERTS/ca.pem" --cert "$CERTS/pd-control.pem" \
     --key "$CERTS/pd-control-key.pem" "$URL/pd/api/v1/cluster"
@@ -44,47 +46,84 @@ check_output "pd-ctl -i runs each command read from its input" '"address": "127\
 check_output "pd-ctl honours PD_ADDR, CA_PATH, CERT_PATH, KEY_PATH" '"health": true' \
     env PD_ADDR="$URL" CA_PATH="$CERTS/ca.pem" CERT_PATH="$CERTS/pd-control.pem" \
     KEY_PATH="$CERTS/pd-control-key.pem" "$BIN/pd-ctl" health
-check_fails "pd-ctl with an https URL and no CA says what is missing" 'needs --cacert' \
+check_fails "pd-ctl with an https URL and no CA says what is missing" \
+    '^pd-ctl: https URL needs --cacert \(and --cert/--key for a cluster with mutual TLS\)$' \
     env -u CA_PATH "$BIN/pd-ctl" -u "$URL" health
-check_fails "a malformed registration body gets 400 naming the cause" 'not valid JSON' \
+check_fails "a malformed registration body gets 400 naming the cause" \
+    '^"request body is not valid JSON: unexpected token near end of file"$' \
     curl -sS --fail-with-body --cacert "$CERTS/ca.pem" --cert "$CERTS/pd-control.pem" \
     --key "$CERTS/pd-control-key.pem" -d '{"address":' "$URL/pd/api/v1/tikv/register"
-check_fails "a registration without an address gets 400" 'address' \
+check_fails "a registration without an address gets 400" \
+    '^"\\"address\\" \(host:port\) is required"$' \
     curl -sS --fail-with-body --cacert "$CERTS/ca.pem" --cert "$CERTS/pd-control.pem" \
     --key "$CERTS/pd-control-key.pem" -d '{"version":"x"}' "$URL/pd/api/v1/tikv/register"
-check_fails "an unknown API path gets 404" 'no such API' \
+check_fails "an address without a port gets 400 naming the field" \
+    "^\"\\\\\"address\\\\\" must be host:port \\(bad URL '127\\.0\\.0\\.1': missing port\\)\"\$" \
+    curl -sS --fail-with-body --cacert "$CERTS/ca.pem" --cert "$CERTS/pd-control.pem" \
+    --key "$CERTS/pd-control-key.pem" -d '{"address":"127.0.0.1"}' "$URL/pd/api/v1/tikv/register"
+LONG=$(printf 'a%.0s' $(seq 300)):20160
+check_fails "an address longer than 255 bytes gets 400" \
+    'must be host:port of at most 255 bytes; got 306 bytes' \
+    curl -sS --fail-with-body --cacert "$CERTS/ca.pem" --cert "$CERTS/pd-control.pem" \
+    --key "$CERTS/pd-control-key.pem" -d "{\"address\":\"$LONG\"}" "$URL/pd/api/v1/tikv/register"
+check_fails "an unknown API path gets 404" '^"no such API: /pd/api/v1/nope"$' \
     curl -sS --fail-with-body --cacert "$CERTS/ca.pem" --cert "$CERTS/pd-control.pem" \
     --key "$CERTS/pd-control-key.pem" "$URL/pd/api/v1/nope"
 check_output "pd-ctl store 1" '"address": "127.0.0.1:20160"' pdctl "$URL" pd-control store 1
-check_fails "pd-ctl store 99 is not found" 'not found' pdctl "$URL" pd-control store 99
+check_fails "pd-ctl store 99 is not found" '^\[404\] store 99 not found$' \
+    pdctl "$URL" pd-control store 99
+check_fails "a heartbeat with a capacity that is not a number gets 400 naming it" \
+    '^"field \\"capacity\\" is \\"x\\", must be an integer from 0 to 9223372036854775807"$' \
+    curl -sS --fail-with-body --cacert "$CERTS/ca.pem" --cert "$CERTS/pd-control.pem" \
+    --key "$CERTS/pd-control-key.pem" -d '{"store_id":1,"capacity":"x"}' \
+    "$URL/pd/api/v1/tikv/heartbeat"
+check_fails "a heartbeat with a negative size gets 400 naming it" \
+    '^"field \\"available\\" is -1, must be an integer from 0 to 9223372036854775807"$' \
+    curl -sS --fail-with-body --cacert "$CERTS/ca.pem" --cert "$CERTS/pd-control.pem" \
+    --key "$CERTS/pd-control-key.pem" -d '{"store_id":1,"available":-1}' \
+    "$URL/pd/api/v1/tikv/heartbeat"
+check_output "a good heartbeat is taken" '^  "ok": true$' \
+    curl -sS --fail-with-body --cacert "$CERTS/ca.pem" --cert "$CERTS/pd-control.pem" \
+    --key "$CERTS/pd-control-key.pem" -d '{"store_id":1,"capacity":100,"available":40}' \
+    "$URL/pd/api/v1/tikv/heartbeat"
+check_output "... and shows in the store" '^    "capacity": 100,$' pdctl "$URL" pd-control store 1
 
 # Rejections: each would pass with pd-control's cert above.
-check_fails "CN outside cert-allowed-cn is refused (pd-ctl)" 'Common Name' \
+check_fails "CN outside cert-allowed-cn is refused (pd-ctl)" \
+    "the server refused our certificate: its Common Name is not in the server's allow-list \\(TLS alert access_denied\\)\$" \
     pdctl "$URL" client health
-check_fails "CN outside cert-allowed-cn is refused (curl)" 'alert|denied' \
+check_fails "CN outside cert-allowed-cn is refused (curl)" 'tlsv1 alert access denied' \
     curl -sS --fail --cacert "$CERTS/ca.pem" --cert "$CERTS/client.pem" \
     --key "$CERTS/client-key.pem" "$URL/pd/api/v1/health"
-check_fails "no client certificate is refused (pd-ctl)" 'client certificate|handshake' \
+check_fails "no client certificate is refused (pd-ctl)" \
+    'the server requires a client certificate and we presented none \(TLS alert handshake_failure\)$' \
     "$BIN/pd-ctl" -u "$URL" --cacert "$CERTS/ca.pem" health
-check_fails "no client certificate is refused (curl)" '.' \
+check_fails "no client certificate is refused (curl)" 'sslv3 alert handshake failure' \
     curl -sS --fail --cacert "$CERTS/ca.pem" "$URL/pd/api/v1/health"
-check_fails "no client certificate is refused (openssl s_client)" 'alert|error' \
+check_fails "no client certificate is refused (openssl s_client)" \
+    'alert handshake failure.*SSL alert number 40' \
     sh -c "echo 'GET /pd/api/v1/health HTTP/1.0' | openssl s_client -connect 127.0.0.1:$CP \
         -CAfile $CERTS/ca.pem -quiet 2>&1; exit 1"
 check_output "openssl s_client sees the access_denied alert for a CN outside the list" \
     'alert access denied' sh -c "echo | openssl s_client -connect 127.0.0.1:$CP \
         -CAfile $CERTS/ca.pem -cert $CERTS/client.pem -key $CERTS/client-key.pem 2>&1; true"
-check_fails "client cert from another CA is refused" 'CA|alert' \
+check_fails "client cert from another CA is refused" \
+    'the server does not trust the CA that signed our certificate \(TLS alert unknown_ca\)$' \
     pdctl "$URL" other-client health
-check_fails "expired client cert is refused" 'expired|alert' \
+check_fails "expired client cert is refused" \
+    'the peer says our certificate has expired or is not yet valid \(TLS alert certificate_expired\)$' \
     pdctl "$URL" expired-client health
-check_fails "server cert from an untrusted CA is refused by pd-ctl" 'not trusted|CA' \
+check_fails "server cert from an untrusted CA is refused by pd-ctl" \
+    "the server's certificate is not trusted: it is not signed by the CA in $CERTS/other-ca\\.pem\$" \
     "$BIN/pd-ctl" -u "$URL" --cacert "$CERTS/other-ca.pem" --cert "$CERTS/pd-control.pem" \
     --key "$CERTS/pd-control-key.pem" health
-check_fails "plain HTTP on the TLS port gets no data" '.' \
+check_fails "plain HTTP on the TLS port gets a 400 and no API data" \
+    '^curl: \(22\) The requested URL returned error: 400$' \
     curl -sS --fail --max-time 5 "http://127.0.0.1:$CP/pd/api/v1/health"
-check_fails "pd-ctl names an unreachable server" 'connect' \
-    pdctl "https://127.0.0.1:$(free_port)" pd-control health
+NOBODY=$(free_port)
+check_fails "pd-ctl names an unreachable server" \
+    "cannot connect to 127\\.0\\.0\\.1:$NOBODY: Connection refused\$" \
+    pdctl "https://127.0.0.1:$NOBODY" pd-control health
 # Random bytes, and a client that connects and says nothing while others are served.
 (exec 3<>"/dev/tcp/127.0.0.1/$CP" && head -c 8192 /dev/urandom >&3) 2>/dev/null
 exec 4<>"/dev/tcp/127.0.0.1/$CP"
