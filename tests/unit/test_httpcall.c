@@ -43,7 +43,7 @@
 #include "testutil.h"
 #include "tls.h"
 
-#define TIMEOUT_MS 5000
+#define TIMEOUT_MS 20000 /* generous: valgrind runs the server children too */
 #define BIG_LEN (3u << 20) /* 3 MiB: many TLS records, many reads */
 
 static char g_dir[256];
@@ -199,17 +199,28 @@ static int start_s_server(const char *cert, const char *key)
 /* ---------------------------------------------------------------------------------------- */
 /* The daemons' own HTTPS server (http.h over tls.c), in a child process                    */
 
+/* BIG_LEN bytes of first, first+1, ... cycling through 26 letters. */
+static char *fill(char *p, char first)
+{
+    for (size_t i = 0; i < BIG_LEN; i++)
+        p[i] = (char)(first + i % 26);
+    return p;
+}
+
 static void reply_big(struct evhttp_request *req, const char *rest, void *arg)
 {
     (void)rest;
     (void)arg;
     struct evbuffer *b = evbuffer_new();
-    for (size_t i = 0; b && i < BIG_LEN; i++) {
-        char ch = (char)('a' + i % 26);
-        evbuffer_add(b, &ch, 1);
+    char *big = malloc(BIG_LEN);
+    if (!b || !big || evbuffer_add(b, fill(big, 'a'), BIG_LEN) != 0) {
+        http_reply_error(req, 500, "out of memory");
+    } else {
+        evhttp_send_reply(req, 200, "OK", b);
     }
-    evhttp_send_reply(req, 200, "OK", b);
-    evbuffer_free(b);
+    free(big);
+    if (b)
+        evbuffer_free(b);
 }
 
 static void reply_chunked(struct evhttp_request *req, const char *rest, void *arg)
@@ -824,8 +835,7 @@ static char *big_answer(size_t *len)
     if (!a)
         return NULL;
     memcpy(a, head, h);
-    for (size_t i = 0; i < BIG_LEN; i++)
-        a[h + i] = (char)('A' + i % 26);
+    fill(a + h, 'A');
     *len = h + BIG_LEN;
     return a;
 }
