@@ -51,7 +51,9 @@ static char g_www[300];
 
 static void path_of(char *buf, size_t len, const char *name)
 {
-    snprintf(buf, len, "%s/%s", g_dir, name);
+    int n = snprintf(buf, len, "%s/%s", g_dir, name);
+    if (n < 0 || (size_t)n >= len)
+        fail_msg("path %s/%s is too long", g_dir, name);
 }
 
 /* ---------------------------------------------------------------------------------------- */
@@ -695,6 +697,7 @@ static void test_unreachable(void **state)
     snprintf(want, sizeof want, "cannot connect to 127.0.0.1:%d: Connection refused", closed);
     rc = get("127.0.0.1", closed, "/", tls, &r, err, sizeof err);
     expect_fail(rc, err, &r, closed, want);
+    /* Plain http: the same words (pd-ctl said them for http:// too). */
     rc = get("127.0.0.1", closed, "/", NULL, &r, err, sizeof err);
     expect_fail(rc, err, &r, closed, want);
 }
