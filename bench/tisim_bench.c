@@ -5,6 +5,7 @@
  *        certs, suites, curves and ticket settings, side by side in each round; then server
  *        memory per idle mutual-TLS connection with CONNS (default 1000) held open, both ways
  *   handshake [--rsa] [-n N] [-r ROUNDS] [--impl transport|bare|both] [--full N] [--resumed N]
+ *             [--server-log info|warn]
  *        the handshake part alone (under callgrind: see scripts/bench --profile)
  *   idle [--rsa] [-c CONNS]          the memory part alone
  *   pd URL --cacert CA --cert C --key K [-n N] [-c CONNS]   PD's TSO endpoint (pd.h)
@@ -38,10 +39,12 @@ struct opts {
     bool rsa;
     int full, resumed, rounds, conns;
     int impl_mask; /* bit 0 transport, bit 1 bare */
+    bool server_log_warn; /* --server-log warn: the transport server logs no good handshake */
 };
 
 struct hs_figures {
     double full_ms, resumed_ms;           /* server CPU per handshake */
+    double sys_full_ms, sys_resumed_ms;   /* of which kernel */
     double wall_full_ms, wall_resumed_ms; /* client: connect + handshake + byte each way */
     char suite[64];
 };
@@ -73,7 +76,7 @@ static int hs_round(const struct impl *im, const struct bench_certs *c, const st
 {
     char err[256];
     struct bench_plan plan = {.warm = 1, .full = o->full, .resumed = o->resumed,
-                              .log_path = log_path};
+                              .log_path = log_path, .log_warn_only = o->server_log_warn};
     struct bench_child ch;
     struct bench_result r;
     struct bare_client *cl = bare_client_new(c, err, sizeof err);
@@ -97,6 +100,8 @@ static int hs_round(const struct impl *im, const struct bench_certs *c, const st
         return -1;
     f->full_ms = o->full ? r.cpu_full_ms / o->full : 0;
     f->resumed_ms = o->resumed ? r.cpu_resumed_ms / o->resumed : 0;
+    f->sys_full_ms = o->full ? r.sys_full_ms / o->full : 0;
+    f->sys_resumed_ms = o->resumed ? r.sys_resumed_ms / o->resumed : 0;
     f->wall_full_ms /= o->full ? o->full : 1;
     f->wall_resumed_ms /= o->resumed ? o->resumed : 1;
     return 0;
@@ -140,6 +145,7 @@ static int bench_handshake(const struct bench_certs *c, const struct opts *o)
     snprintf(log_path, sizeof log_path, "%s/server.log", c->dir);
     double full[2][MAX_ROUNDS] = {{0}}, resumed[2][MAX_ROUNDS] = {{0}};
     double wfull[2][MAX_ROUNDS] = {{0}}, wres[2][MAX_ROUNDS] = {{0}};
+    double sfull[2][MAX_ROUNDS] = {{0}}, sres[2][MAX_ROUNDS] = {{0}};
     char suite[64] = "";
     for (int round = 0; round < o->rounds; round++) {
         for (int k = 0; k < 2; k++) {
@@ -152,17 +158,22 @@ static int bench_handshake(const struct bench_certs *c, const struct opts *o)
             resumed[k][round] = f.resumed_ms;
             wfull[k][round] = f.wall_full_ms;
             wres[k][round] = f.wall_resumed_ms;
+            sfull[k][round] = f.sys_full_ms;
+            sres[k][round] = f.sys_resumed_ms;
             snprintf(suite, sizeof suite, "%s", f.suite);
         }
     }
     bool both = o->impl_mask == 3;
     printf("mutual-TLS handshakes, %s certs, %s, loopback; per round %d full + %d resumed per "
-           "server, %d round%s, medians:\n", o->rsa ? "RSA-2048" : "ECDSA P-256", suite,
-           o->full, o->resumed, o->rounds, o->rounds == 1 ? "" : "s");
+           "server, %d round%s, medians; transport server logs at %s:\n",
+           o->rsa ? "RSA-2048" : "ECDSA P-256", suite, o->full, o->resumed, o->rounds,
+           o->rounds == 1 ? "" : "s", o->server_log_warn ? "WARN" : "INFO (every handshake)");
     printf("  %-26s %12s %12s   %s\n", "", "transport", "bare mbedTLS",
            both ? "bare-speed fraction (per round)" : "");
     hs_row("server CPU, full", full, o->rounds, both, ">= 0.95x");
+    hs_row("  of which kernel", sfull, o->rounds, false, "");
     hs_row("server CPU, resumed", resumed, o->rounds, both, ">= 0.90x");
+    hs_row("  of which kernel", sres, o->rounds, false, "");
     hs_row("client wall, full", wfull, o->rounds, false, "");
     hs_row("client wall, resumed", wres, o->rounds, false, "");
     return 0;
@@ -173,7 +184,8 @@ static int idle_round(const struct impl *im, const struct bench_certs *c, const 
                       const char *log_path, struct bench_result *r)
 {
     char err[256];
-    struct bench_plan plan = {.warm = 1, .hold = o->conns, .log_path = log_path};
+    struct bench_plan plan = {.warm = 1, .hold = o->conns, .log_path = log_path,
+                              .log_warn_only = o->server_log_warn};
     struct bench_child ch;
     int *fds = calloc((size_t)o->conns, sizeof *fds), n = 0, failed = 0;
     struct bare_client *cl = bare_client_new(c, err, sizeof err);
@@ -227,7 +239,7 @@ static int usage(void)
     fprintf(stderr,
             "usage: tisim-bench compare [--rsa] [-n N] [-r ROUNDS] [-c CONNS]\n"
             "       tisim-bench handshake [--rsa] [-n N] [-r ROUNDS] [--impl transport|bare|both]"
-            " [--full N] [--resumed N]\n"
+            " [--full N] [--resumed N] [--server-log info|warn]\n"
             "       tisim-bench idle [--rsa] [-c CONNS]\n"
             "       tisim-bench pd URL [--cacert CA --cert CERT --key KEY] [-n N] [-c CONNS]\n");
     return 2;
@@ -271,6 +283,9 @@ static int parse(int argc, char **argv, struct opts *o, struct tls_opts *t, cons
             ;
         else if (strcmp(a, "--impl") == 0 && v && (o->impl_mask = impl_arg(v)) != 0)
             ;
+        else if (strcmp(a, "--server-log") == 0 && v &&
+                 (strcmp(v, "info") == 0 || strcmp(v, "warn") == 0))
+            o->server_log_warn = strcmp(v, "warn") == 0;
         else if (strcmp(a, "--cacert") == 0 && v)
             t->ca_path = v;
         else if (strcmp(a, "--cert") == 0 && v)

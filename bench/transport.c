@@ -21,7 +21,7 @@ struct tp_server {
     struct bufferevent **held;
     int n_held;
     struct event *settle;  /* lets the last held connection go idle before sampling memory */
-    double t0;
+    struct bench_mark t0;
 };
 
 static void tp_settled(evutil_socket_t fd, short what, void *arg)
@@ -125,7 +125,8 @@ void transport_server(int lfd, const struct bench_certs *c, const struct bench_p
                          .key_path = c->server_key, .allowed_cn = allowed, .n_allowed_cn = 1,
                          .cn_check = TLS_CN_HANDSHAKE};
     struct tp_server s = {.p = p, .r = r, .hold_start = p->warm + p->full + p->resumed};
-    if (p->log_path && log_open("bench-server", p->log_path, LOG_INFO) != 0)
+    enum log_level level = p->log_warn_only ? LOG_WARN : LOG_INFO;
+    if (p->log_path && log_open("bench-server", p->log_path, level) != 0)
         fprintf(stderr, "tisim-bench: cannot open %s\n", p->log_path);
     s.ctx = tls_ctx_new(TLS_SERVER, &o, r->error, sizeof r->error);
     s.base = event_base_new();

@@ -80,6 +80,20 @@ double bench_cpu_ms(void)
     return clock_ms(CLOCK_PROCESS_CPUTIME_ID);
 }
 
+double bench_sys_ms(void)
+{
+    struct rusage ru;
+    if (getrusage(RUSAGE_SELF, &ru) != 0)
+        return 0;
+    return (double)ru.ru_stime.tv_sec * 1e3 + (double)ru.ru_stime.tv_usec / 1e3;
+}
+
+static void mark_now(struct bench_mark *m)
+{
+    m->cpu = bench_cpu_ms();
+    m->sys = bench_sys_ms();
+}
+
 int bench_listen(int *port)
 {
     struct sockaddr_in sin = {.sin_family = AF_INET};
@@ -139,21 +153,26 @@ void bench_callgrind_dump(const char *phase)
 #endif
 }
 
-void bench_phase(int i, const struct bench_plan *p, struct bench_result *r, double *t0)
+void bench_phase(int i, const struct bench_plan *p, struct bench_result *r, struct bench_mark *m)
 {
     int full_end = p->warm + p->full, resumed_end = full_end + p->resumed;
+    struct bench_mark now;
     if (i == p->warm) {
         bench_callgrind_start();
-        *t0 = bench_cpu_ms();
+        mark_now(m);
     }
     if (i == full_end && p->full) {
         bench_callgrind_dump("full");
-        r->cpu_full_ms = bench_cpu_ms() - *t0;
-        *t0 = bench_cpu_ms();
+        mark_now(&now);
+        r->cpu_full_ms = now.cpu - m->cpu;
+        r->sys_full_ms = now.sys - m->sys;
+        *m = now;
     }
     if (i == resumed_end && p->resumed) {
         bench_callgrind_dump("resumed");
-        r->cpu_resumed_ms = bench_cpu_ms() - *t0;
+        mark_now(&now);
+        r->cpu_resumed_ms = now.cpu - m->cpu;
+        r->sys_resumed_ms = now.sys - m->sys;
     }
     if (i == resumed_end && p->hold)
         bench_mem(&r->rss_before_kb, &r->heap_before);

@@ -27,23 +27,26 @@ struct bench_certs {
 
 struct bench_plan {
     int warm, full, resumed, hold;
-    const char *log_path; /* transport server: its log file (INFO, as a daemon runs) */
+    const char *log_path; /* transport server: its log file */
+    bool log_warn_only;   /* false: INFO, every handshake logged (a daemon's default) */
 };
 
 struct bench_result {
     int failed;                       /* connections whose handshake or byte failed */
     int full_seen, resumed_seen;      /* handshakes the server saw as full / resumed */
     double cpu_full_ms, cpu_resumed_ms; /* server CPU over the full / resumed phase */
+    double sys_full_ms, sys_resumed_ms; /* the kernel's part of it (getrusage) */
     long rss_before_kb, rss_after_kb; /* hold phase: before the first held connection, after all */
     long heap_before, heap_after;     /* malloc in-use bytes at the same two points */
     char suite[64];                   /* negotiated by the last handshake */
-    char error[200];                  /* first failure, "" if none */
+    char error[320];                  /* first failure, "" if none */
 };
 
 int bench_certs_make(struct bench_certs *c, bool rsa, char *err, size_t errlen);
 void bench_certs_remove(const struct bench_certs *c);
 double bench_now_ms(void);     /* CLOCK_MONOTONIC */
 double bench_cpu_ms(void);     /* CLOCK_PROCESS_CPUTIME_ID */
+double bench_sys_ms(void);     /* system time of this process (getrusage) */
 int bench_listen(int *port);   /* loopback TCP listener on a free port, -1 on failure */
 void bench_mem(long *rss_kb, long *heap_bytes); /* VmRSS, malloc in-use bytes */
 void bench_raise_nofile(void);
@@ -54,7 +57,10 @@ void bench_callgrind_dump(const char *phase);
  * after each; for a held connection, i counts all before it plus the held ones): marks the
  * start (CPU clock, callgrind instrumentation) and end of the full and resumed phases, and
  * samples memory before and after the held connections. */
-void bench_phase(int i, const struct bench_plan *p, struct bench_result *r, double *t0);
+struct bench_mark {
+    double cpu, sys;
+};
+void bench_phase(int i, const struct bench_plan *p, struct bench_result *r, struct bench_mark *m);
 
 /* A server process: fn runs in the child with the listening socket and writes its result to
  * the pipe when done. bench_wait collects it (-1 when the child died without a result). */
