@@ -283,9 +283,9 @@ static int fmt_time(time_t t, char out[15])
     struct tm tm;
     if (gmtime_r(&t, &tm) == NULL || tm.tm_year + 1900 < 1950 || tm.tm_year + 1900 > 9999)
         return -1;
-    snprintf(out, 15, "%04d%02d%02d%02d%02d%02d", tm.tm_year + 1900, tm.tm_mon + 1, tm.tm_mday,
-             tm.tm_hour, tm.tm_min, tm.tm_sec);
-    return 0;
+    int n = snprintf(out, 15, "%04d%02d%02d%02d%02d%02d", tm.tm_year + 1900, tm.tm_mon + 1,
+                     tm.tm_mday, tm.tm_hour, tm.tm_min, tm.tm_sec);
+    return n == 14 ? 0 : -1;
 }
 
 /* ---- certgen_make ---------------------------------------------------------------------- */
