@@ -49,16 +49,6 @@ struct hs_figures {
     char suite[64];
 };
 
-/* n connections from cl; resume offers the previous session. Returns the summed wall ms. */
-static double client_run(struct bare_client *cl, int port, int n, bool resume, int *failed,
-                         char *err, size_t errlen)
-{
-    double t0 = bench_now_ms();
-    for (int i = 0; i < n && *failed == 0; i++)
-        *failed += bare_client_once(cl, port, resume, NULL, err, errlen) != 0;
-    return bench_now_ms() - t0;
-}
-
 static int check_result(const char *who, const struct bench_result *r, int full, int resumed)
 {
     if (r->failed || r->full_seen != full || r->resumed_seen != resumed) {
@@ -70,41 +60,108 @@ static int check_result(const char *who, const struct bench_result *r, int full,
     return 0;
 }
 
-/* One server process: 1 warm-up + o->full full + o->resumed resumed handshakes. */
-static int hs_round(const struct impl *im, const struct bench_certs *c, const struct opts *o,
-                    const char *log_path, struct hs_figures *f)
+/* The servers of one round, each with its own client (and session). */
+struct hs_side {
+    int id; /* index in impls[] */
+    const struct impl *im;
+    struct bench_child ch;
+    struct bare_client *cl;
+    bool running;
+    double wall_full, wall_resumed;
+};
+
+static int sides_start(struct hs_side *sd, int n, const struct bench_certs *c,
+                       const struct bench_plan *plan)
 {
     char err[256];
+    for (int k = 0; k < n; k++) {
+        sd[k].cl = bare_client_new(c, err, sizeof err);
+        if (!sd[k].cl) {
+            fprintf(stderr, "tisim-bench: client: %s\n", err);
+            return -1;
+        }
+        if (bench_spawn(&sd[k].ch, sd[k].im->server, c, plan) != 0)
+            return -1;
+        sd[k].running = true;
+    }
+    return 0;
+}
+
+/* n connections from cl; resume offers the previous session. Returns the summed wall ms. */
+static double client_run(struct bare_client *cl, int port, int n, bool resume, int *failed,
+                         char *err, size_t errlen)
+{
+    double t0 = bench_now_ms();
+    for (int i = 0; i < n && *failed == 0; i++)
+        *failed += bare_client_once(cl, port, resume, NULL, err, errlen) != 0;
+    return bench_now_ms() - t0;
+}
+
+/* count connections to each server in turn, so that all see the same machine load. */
+static int sides_run(struct hs_side *sd, int n, int count, bool resume, bool full_phase)
+{
+    char err[300];
+    for (int i = 0; i < count; i++) {
+        for (int k = 0; k < n; k++) {
+            double t0 = bench_now_ms();
+            if (bare_client_once(sd[k].cl, sd[k].ch.port, resume, NULL, err, sizeof err) != 0) {
+                fprintf(stderr, "tisim-bench: client against the %s server: %s\n",
+                        sd[k].im->name, err);
+                return -1;
+            }
+            *(full_phase ? &sd[k].wall_full : &sd[k].wall_resumed) += bench_now_ms() - t0;
+        }
+    }
+    return 0;
+}
+
+/* Collects each server's figures (or, after a client failure, stops the servers). */
+static int sides_finish(struct hs_side *sd, int n, const struct opts *o, bool client_ok,
+                        struct hs_figures *f)
+{
+    int rc = client_ok ? 0 : -1;
+    int nf = o->full ? o->full : 1, nr = o->resumed ? o->resumed : 1;
+    for (int k = 0; k < n; k++) {
+        struct bench_result r;
+        if (sd[k].running && !client_ok)
+            bench_stop(&sd[k].ch);
+        else if (sd[k].running && (bench_wait(&sd[k].ch, &r) != 0 ||
+                                   check_result(sd[k].im->name, &r, o->full + 1, o->resumed)))
+            rc = -1;
+        else if (sd[k].running)
+            f[sd[k].id] = (struct hs_figures){r.cpu_full_ms / nf, r.cpu_resumed_ms / nr,
+                                       r.sys_full_ms / nf, r.sys_resumed_ms / nr,
+                                       sd[k].wall_full / nf, sd[k].wall_resumed / nr, ""};
+        if (sd[k].cl)
+            snprintf(f[sd[k].id].suite, sizeof f->suite, "%s", bare_client_suite(sd[k].cl));
+        bare_client_free(sd[k].cl);
+    }
+    return rc;
+}
+
+/* One round: every selected server in its own process, 1 warm-up + o->full full + o->resumed
+ * resumed handshakes each, the client alternating between them connection by connection.
+ * f[i] gets the figures of impls[i]. */
+static int hs_round(const struct opts *o, const struct bench_certs *c, const char *log_path,
+                    struct hs_figures *f)
+{
     struct bench_plan plan = {.warm = 1, .full = o->full, .resumed = o->resumed,
                               .log_path = log_path, .log_warn_only = o->server_log_warn};
-    struct bench_child ch;
-    struct bench_result r;
-    struct bare_client *cl = bare_client_new(c, err, sizeof err);
-    if (!cl || bench_spawn(&ch, im->server, c, &plan) != 0) {
-        fprintf(stderr, "tisim-bench: client: %s\n", cl ? "cannot start the server" : err);
-        bare_client_free(cl);
-        return -1;
-    }
-    int failed = 0;
-    client_run(cl, ch.port, 1, false, &failed, err, sizeof err);
-    f->wall_full_ms = client_run(cl, ch.port, o->full, false, &failed, err, sizeof err);
-    f->wall_resumed_ms = client_run(cl, ch.port, o->resumed, true, &failed, err, sizeof err);
-    snprintf(f->suite, sizeof f->suite, "%s", bare_client_suite(cl));
-    bare_client_free(cl);
-    if (failed) {
-        fprintf(stderr, "tisim-bench: client against the %s server: %s\n", im->name, err);
-        bench_stop(&ch);
-        return -1;
-    }
-    if (bench_wait(&ch, &r) != 0 || check_result(im->name, &r, o->full + 1, o->resumed) != 0)
-        return -1;
-    f->full_ms = o->full ? r.cpu_full_ms / o->full : 0;
-    f->resumed_ms = o->resumed ? r.cpu_resumed_ms / o->resumed : 0;
-    f->sys_full_ms = o->full ? r.sys_full_ms / o->full : 0;
-    f->sys_resumed_ms = o->resumed ? r.sys_resumed_ms / o->resumed : 0;
-    f->wall_full_ms /= o->full ? o->full : 1;
-    f->wall_resumed_ms /= o->resumed ? o->resumed : 1;
-    return 0;
+    struct hs_side sd[2] = {{0}};
+    int n = 0;
+    for (int k = 0; k < 2; k++)
+        if (o->impl_mask & (1 << k))
+            sd[n++] = (struct hs_side){.id = k, .im = &impls[k]};
+    int rc = sides_start(sd, n, c, &plan);
+    if (rc == 0)
+        rc = sides_run(sd, n, 1, false, true);
+    for (int k = 0; k < n; k++)
+        sd[k].wall_full = 0; /* the warm-up does not count */
+    if (rc == 0)
+        rc = sides_run(sd, n, o->full, false, true);
+    if (rc == 0)
+        rc = sides_run(sd, n, o->resumed, true, false);
+    return sides_finish(sd, n, o, rc == 0, f);
 }
 
 static int cmp_double(const void *a, const void *b)
@@ -148,19 +205,18 @@ static int bench_handshake(const struct bench_certs *c, const struct opts *o)
     double sfull[2][MAX_ROUNDS] = {{0}}, sres[2][MAX_ROUNDS] = {{0}};
     char suite[64] = "";
     for (int round = 0; round < o->rounds; round++) {
+        struct hs_figures f[2] = {{0}};
+        if (hs_round(o, c, log_path, f) != 0)
+            return 1;
         for (int k = 0; k < 2; k++) {
-            struct hs_figures f = {0};
-            if (!(o->impl_mask & (1 << k)))
-                continue;
-            if (hs_round(&impls[k], c, o, log_path, &f) != 0)
-                return 1;
-            full[k][round] = f.full_ms;
-            resumed[k][round] = f.resumed_ms;
-            wfull[k][round] = f.wall_full_ms;
-            wres[k][round] = f.wall_resumed_ms;
-            sfull[k][round] = f.sys_full_ms;
-            sres[k][round] = f.sys_resumed_ms;
-            snprintf(suite, sizeof suite, "%s", f.suite);
+            full[k][round] = f[k].full_ms;
+            resumed[k][round] = f[k].resumed_ms;
+            wfull[k][round] = f[k].wall_full_ms;
+            wres[k][round] = f[k].wall_resumed_ms;
+            sfull[k][round] = f[k].sys_full_ms;
+            sres[k][round] = f[k].sys_resumed_ms;
+            if (f[k].suite[0])
+                snprintf(suite, sizeof suite, "%s", f[k].suite);
         }
     }
     bool both = o->impl_mask == 3;
