@@ -127,6 +127,10 @@ struct world {
     struct http_server *server;
     int port;
     struct http_client *client;
+    /* freed with the world too, so that a failed assertion leaks nothing */
+    struct http_client *extra_client;
+    struct tls_ctx *extra_ctx;
+    int fd;
 };
 
 #define RUN_UNTIL(w, cond)                                                                    \
@@ -136,10 +140,11 @@ struct world {
             event_base_loop((w)->base, EVLOOP_ONCE);                                          \
     } while (0)
 
-static void world_init(struct world *w, void **state)
+static void world_init(struct world *w, enum transport tp)
 {
     memset(w, 0, sizeof *w);
-    w->tp = *(enum transport *)*state;
+    w->tp = tp;
+    w->fd = -1;
     w->base = event_base_new();
     assert_non_null(w->base);
     w->tick = event_new(w->base, -1, EV_PERSIST, noop_cb, NULL);
@@ -155,7 +160,10 @@ static void world_init(struct world *w, void **state)
 static void world_free(struct world *w)
 {
     http_client_free(w->client);
+    http_client_free(w->extra_client);
     http_server_free(w->server);
+    if (w->fd >= 0)
+        close(w->fd);
     /* let finalizers and deferred callbacks run */
     for (int i = 0; i < 5; i++) {
         struct timeval tv = {0, 2000};
@@ -164,8 +172,28 @@ static void world_free(struct world *w)
     }
     tls_ctx_free(w->sctx);
     tls_ctx_free(w->cctx);
+    tls_ctx_free(w->extra_ctx);
     event_free(w->tick);
     event_base_free(w->base);
+}
+
+/* cmocka setup/teardown: *state is the transport, then the world (torn down also after a
+ * failed assertion). */
+static int world_setup(void **state)
+{
+    struct world *w = malloc(sizeof *w);
+    if (!w)
+        return -1;
+    world_init(w, *(enum transport *)*state);
+    *state = w;
+    return 0;
+}
+
+static int world_teardown(void **state)
+{
+    world_free(*state);
+    free(*state);
+    return 0;
 }
 
 static void server_start(struct world *w)
@@ -336,64 +364,58 @@ static void add_routes(struct world *w)
 
 static void test_routing(void **state)
 {
-    struct world w;
-    world_init(&w, state);
-    server_start(&w);
-    add_routes(&w);
-    client_start(&w, NULL, 5);
+    struct world *w = *state;
+    server_start(w);
+    add_routes(w);
+    client_start(w, NULL, 5);
     /* exact */
-    expect_handler(&w, EVHTTP_REQ_GET, "/a", "a", "");
-    expect_handler(&w, EVHTTP_REQ_GET, "/a?x=1", "a", "");
+    expect_handler(w, EVHTTP_REQ_GET, "/a", "a", "");
+    expect_handler(w, EVHTTP_REQ_GET, "/a?x=1", "a", "");
     /* prefix: rest is what follows it */
-    expect_handler(&w, EVHTTP_REQ_GET, "/p/", "p", "");
-    expect_handler(&w, EVHTTP_REQ_GET, "/p/x/y", "p", "x/y");
-    expect_handler(&w, EVHTTP_REQ_POST, "/p/x", "p", "x");
+    expect_handler(w, EVHTTP_REQ_GET, "/p/", "p", "");
+    expect_handler(w, EVHTTP_REQ_GET, "/p/x/y", "p", "x/y");
+    expect_handler(w, EVHTTP_REQ_POST, "/p/x", "p", "x");
     /* order: the first matching route wins */
-    expect_handler(&w, EVHTTP_REQ_GET, "/p/exact", "p", "exact");
-    expect_handler(&w, EVHTTP_REQ_GET, "/q/x", "qx", "");
-    expect_handler(&w, EVHTTP_REQ_GET, "/q/y", "q", "y");
+    expect_handler(w, EVHTTP_REQ_GET, "/p/exact", "p", "exact");
+    expect_handler(w, EVHTTP_REQ_GET, "/q/x", "qx", "");
+    expect_handler(w, EVHTTP_REQ_GET, "/q/y", "q", "y");
     /* one path, two routes by method */
-    expect_handler(&w, EVHTTP_REQ_GET, "/m", "m-get", "");
-    expect_handler(&w, EVHTTP_REQ_POST, "/m", "m-post", "");
-    world_free(&w);
+    expect_handler(w, EVHTTP_REQ_GET, "/m", "m-get", "");
+    expect_handler(w, EVHTTP_REQ_POST, "/m", "m-post", "");
 }
 
 static void test_404_and_405(void **state)
 {
-    struct world w;
-    world_init(&w, state);
-    server_start(&w);
-    add_routes(&w);
-    client_start(&w, NULL, 5);
-    expect_handler(&w, EVHTTP_REQ_GET, "/a", "a", "");
-    expect_error(&w, EVHTTP_REQ_GET, "/nope", 404, "\"no such API: /nope\"\n");
+    struct world *w = *state;
+    server_start(w);
+    add_routes(w);
+    client_start(w, NULL, 5);
+    expect_handler(w, EVHTTP_REQ_GET, "/a", "a", "");
+    expect_error(w, EVHTTP_REQ_GET, "/nope", 404, "\"no such API: /nope\"\n");
     /* an exact route does not take longer paths, a prefix route not the path without '/' */
-    expect_error(&w, EVHTTP_REQ_GET, "/a/", 404, "\"no such API: /a/\"\n");
-    expect_error(&w, EVHTTP_REQ_GET, "/ab", 404, "\"no such API: /ab\"\n");
-    expect_error(&w, EVHTTP_REQ_GET, "/p", 404, "\"no such API: /p\"\n");
-    expect_error(&w, EVHTTP_REQ_GET, "/", 404, "\"no such API: /\"\n");
+    expect_error(w, EVHTTP_REQ_GET, "/a/", 404, "\"no such API: /a/\"\n");
+    expect_error(w, EVHTTP_REQ_GET, "/ab", 404, "\"no such API: /ab\"\n");
+    expect_error(w, EVHTTP_REQ_GET, "/p", 404, "\"no such API: /p\"\n");
+    expect_error(w, EVHTTP_REQ_GET, "/", 404, "\"no such API: /\"\n");
     /* a known path with another method */
-    expect_error(&w, EVHTTP_REQ_POST, "/a", 405, "\"method not allowed on /a\"\n");
-    expect_error(&w, EVHTTP_REQ_DELETE, "/p/x", 405, "\"method not allowed on /p/x\"\n");
-    expect_error(&w, EVHTTP_REQ_PUT, "/m", 405, "\"method not allowed on /m\"\n");
+    expect_error(w, EVHTTP_REQ_POST, "/a", 405, "\"method not allowed on /a\"\n");
+    expect_error(w, EVHTTP_REQ_DELETE, "/p/x", 405, "\"method not allowed on /p/x\"\n");
+    expect_error(w, EVHTTP_REQ_PUT, "/m", 405, "\"method not allowed on /m\"\n");
     /* the connection still serves after errors */
-    expect_handler(&w, EVHTTP_REQ_GET, "/p/z", "p", "z");
-    world_free(&w);
+    expect_handler(w, EVHTTP_REQ_GET, "/p/z", "p", "z");
 }
 
 static void test_fallback(void **state)
 {
-    struct world w;
-    world_init(&w, state);
-    server_start(&w);
-    route(&w, EVHTTP_REQ_GET, "/a", named_handler, "a");
-    http_server_fallback(w.server, named_handler, "fallback");
-    client_start(&w, NULL, 5);
-    expect_handler(&w, EVHTTP_REQ_GET, "/a", "a", "");
+    struct world *w = *state;
+    server_start(w);
+    route(w, EVHTTP_REQ_GET, "/a", named_handler, "a");
+    http_server_fallback(w->server, named_handler, "fallback");
+    client_start(w, NULL, 5);
+    expect_handler(w, EVHTTP_REQ_GET, "/a", "a", "");
     /* what would be 404 and 405 goes to the fallback, with the whole path as rest */
-    expect_handler(&w, EVHTTP_REQ_GET, "/elsewhere/x", "fallback", "/elsewhere/x");
-    expect_handler(&w, EVHTTP_REQ_POST, "/a", "fallback", "/a");
-    world_free(&w);
+    expect_handler(w, EVHTTP_REQ_GET, "/elsewhere/x", "fallback", "/elsewhere/x");
+    expect_handler(w, EVHTTP_REQ_POST, "/a", "fallback", "/a");
 }
 
 /* ---------------------------------------------------------------------------------------- */
@@ -401,13 +423,12 @@ static void test_fallback(void **state)
 
 static void test_reply_json_pretty(void **state)
 {
-    struct world w;
-    world_init(&w, state);
-    server_start(&w);
-    route(&w, EVHTTP_REQ_GET, "/pretty", pretty_handler, NULL);
-    client_start(&w, NULL, 5);
+    struct world *w = *state;
+    server_start(w);
+    route(w, EVHTTP_REQ_GET, "/pretty", pretty_handler, NULL);
+    client_start(w, NULL, 5);
     struct result r;
-    request(&w, EVHTTP_REQ_GET, "/pretty", NULL, &r);
+    request(w, EVHTTP_REQ_GET, "/pretty", NULL, &r);
     assert_int_equal(r.status, 201);
     /* 2-space indent, keys in the order added, UTF-8 kept, trailing newline */
     assert_string_equal(r.body, "{\n"
@@ -422,54 +443,49 @@ static void test_reply_json_pretty(void **state)
                                 "  \"empty_list\": [],\n"
                                 "  \"empty_obj\": {}\n"
                                 "}\n");
-    world_free(&w);
 }
 
 static void test_request_json(void **state)
 {
-    struct world w;
-    world_init(&w, state);
-    server_start(&w);
-    route(&w, EVHTTP_REQ_POST, "/echo", echo_json_handler, NULL);
-    client_start(&w, NULL, 5);
+    struct world *w = *state;
+    server_start(w);
+    route(w, EVHTTP_REQ_POST, "/echo", echo_json_handler, NULL);
+    client_start(w, NULL, 5);
     struct result r;
-    request(&w, EVHTTP_REQ_POST, "/echo", "{\"k\": [1, \"v\"]}", &r);
+    request(w, EVHTTP_REQ_POST, "/echo", "{\"k\": [1, \"v\"]}", &r);
     assert_int_equal(r.status, 200);
     assert_string_equal(r.body, "{\n  \"got\": {\n    \"k\": [\n      1,\n      \"v\"\n    ]\n  }\n}\n");
     /* a body must be an object or an array, as every API body is */
     const char *bad[] = {"{\"k\": ", "{bad}", "", "[1] trailing", "\"a string\"", "1"};
     for (size_t i = 0; i < sizeof bad / sizeof bad[0]; i++) {
-        request(&w, EVHTTP_REQ_POST, "/echo", bad[i], &r);
+        request(w, EVHTTP_REQ_POST, "/echo", bad[i], &r);
         assert_int_equal(r.status, 400);
         json_t *v = parse_body(&r);
         assert_true(json_is_string(v));
         assert_contains(json_string_value(v), "request body is not valid JSON: ");
         json_decref(v);
     }
-    world_free(&w);
 }
 
 static void test_query_param(void **state)
 {
-    struct world w;
-    world_init(&w, state);
-    server_start(&w);
-    route(&w, EVHTTP_REQ_GET, "/q", query_handler, NULL);
-    client_start(&w, NULL, 5);
+    struct world *w = *state;
+    server_start(w);
+    route(w, EVHTTP_REQ_GET, "/q", query_handler, NULL);
+    client_start(w, NULL, 5);
     struct result r;
-    request(&w, EVHTTP_REQ_GET, "/q?name=hello%20world&x=1&x=2", NULL, &r);
+    request(w, EVHTTP_REQ_GET, "/q?name=hello%20world&x=1&x=2", NULL, &r);
     assert_int_equal(r.status, 200);
     json_t *v = parse_body(&r);
     assert_string_equal(json_string_value(json_object_get(v, "name")), "hello world");
     assert_string_equal(json_string_value(json_object_get(v, "x")), "1");
     assert_true(json_is_null(json_object_get(v, "missing")));
     json_decref(v);
-    request(&w, EVHTTP_REQ_GET, "/q", NULL, &r);
+    request(w, EVHTTP_REQ_GET, "/q", NULL, &r);
     assert_int_equal(r.status, 200);
     v = parse_body(&r);
     assert_true(json_is_null(json_object_get(v, "name")));
     json_decref(v);
-    world_free(&w);
 }
 
 /* ---------------------------------------------------------------------------------------- */
@@ -477,14 +493,13 @@ static void test_query_param(void **state)
 
 static void test_client_keepalive(void **state)
 {
-    struct world w;
-    world_init(&w, state);
-    server_start(&w);
-    route(&w, EVHTTP_REQ_GET, "/a", named_handler, "a");
-    client_start(&w, NULL, 5);
+    struct world *w = *state;
+    server_start(w);
+    route(w, EVHTTP_REQ_GET, "/a", named_handler, "a");
+    client_start(w, NULL, 5);
     struct result r1, r2;
-    request(&w, EVHTTP_REQ_GET, "/a", NULL, &r1);
-    request(&w, EVHTTP_REQ_GET, "/a", NULL, &r2);
+    request(w, EVHTTP_REQ_GET, "/a", NULL, &r1);
+    request(w, EVHTTP_REQ_GET, "/a", NULL, &r2);
     assert_int_equal(r1.status, 200);
     assert_int_equal(r2.status, 200);
     json_t *v1 = parse_body(&r1), *v2 = parse_body(&r2);
@@ -496,40 +511,36 @@ static void test_client_keepalive(void **state)
     json_decref(v1);
     json_decref(v2);
     /* a second client is a second connection (the check above can tell them apart) */
-    struct http_client *first = w.client;
-    client_start(&w, NULL, 5);
-    request(&w, EVHTTP_REQ_GET, "/a", NULL, &r2);
+    w->extra_client = w->client;
+    client_start(w, NULL, 5);
+    request(w, EVHTTP_REQ_GET, "/a", NULL, &r2);
     v2 = parse_body(&r2);
     assert_int_not_equal(p1, json_integer_value(json_object_get(v2, "peer_port")));
     json_decref(v2);
-    http_client_free(first);
-    world_free(&w);
 }
 
 static void test_client_header(void **state)
 {
-    struct world w;
-    world_init(&w, state);
-    server_start(&w);
-    route(&w, EVHTTP_REQ_GET, "/a", named_handler, "a");
-    client_start(&w, NULL, 5);
+    struct world *w = *state;
+    server_start(w);
+    route(w, EVHTTP_REQ_GET, "/a", named_handler, "a");
+    client_start(w, NULL, 5);
     struct result r;
-    request(&w, EVHTTP_REQ_GET, "/a", NULL, &r);
+    request(w, EVHTTP_REQ_GET, "/a", NULL, &r);
     json_t *v = parse_body(&r);
     assert_true(json_is_null(json_object_get(v, "forwarded_by")));
     json_decref(v);
-    assert_int_equal(http_client_set_header(w.client, "X-Forwarded-By", "pd-1"), 0);
-    request(&w, EVHTTP_REQ_GET, "/a", NULL, &r);
+    assert_int_equal(http_client_set_header(w->client, "X-Forwarded-By", "pd-1"), 0);
+    request(w, EVHTTP_REQ_GET, "/a", NULL, &r);
     v = parse_body(&r);
     assert_string_equal(json_string_value(json_object_get(v, "forwarded_by")), "pd-1");
     json_decref(v);
     /* set again: replaced, not added */
-    assert_int_equal(http_client_set_header(w.client, "X-Forwarded-By", "pd-2"), 0);
-    request(&w, EVHTTP_REQ_GET, "/a", NULL, &r);
+    assert_int_equal(http_client_set_header(w->client, "X-Forwarded-By", "pd-2"), 0);
+    request(w, EVHTTP_REQ_GET, "/a", NULL, &r);
     v = parse_body(&r);
     assert_string_equal(json_string_value(json_object_get(v, "forwarded_by")), "pd-2");
     json_decref(v);
-    world_free(&w);
 }
 
 /* A socket bound to a free loopback port: listening (connections wait in the backlog,
@@ -557,87 +568,86 @@ static void client_to(struct world *w, int port, int timeout_sec)
 
 static void test_client_nothing_listens(void **state)
 {
-    struct world w;
-    world_init(&w, state);
-    int port, fd = bound_socket(false, &port);
-    client_to(&w, port, 5);
+    struct world *w = *state;
+    int port;
+    w->fd = bound_socket(false, &port);
+    client_to(w, port, 5);
     struct result r;
-    request(&w, EVHTTP_REQ_GET, "/a", NULL, &r);
+    request(w, EVHTTP_REQ_GET, "/a", NULL, &r);
     assert_int_equal(r.status, 0);
     char want[64];
     snprintf(want, sizeof want, "127.0.0.1:%d: ", port);
     assert_contains(r.err, want);
     assert_contains(r.err, "Connection refused");
     /* the same client reaches a server that listens there */
-    close(fd);
-    w.port = port;
-    w.server = http_server_new(w.base, "127.0.0.1", port, w.sctx, r.err, sizeof r.err);
-    assert_non_null(w.server);
-    route(&w, EVHTTP_REQ_GET, "/a", named_handler, "a");
-    expect_handler(&w, EVHTTP_REQ_GET, "/a", "a", "");
-    world_free(&w);
+    close(w->fd);
+    w->fd = -1;
+    w->port = port;
+    w->server = http_server_new(w->base, "127.0.0.1", port, w->sctx, r.err, sizeof r.err);
+    assert_non_null(w->server);
+    route(w, EVHTTP_REQ_GET, "/a", named_handler, "a");
+    expect_handler(w, EVHTTP_REQ_GET, "/a", "a", "");
 }
 
 static void test_client_timeout(void **state)
 {
-    struct world w;
-    world_init(&w, state);
-    int port, fd = bound_socket(true, &port);
-    client_to(&w, port, 1);
+    struct world *w = *state;
+    int port;
+    w->fd = bound_socket(true, &port);
+    client_to(w, port, 1);
     struct result r;
-    request(&w, EVHTTP_REQ_GET, "/a", NULL, &r);
+    request(w, EVHTTP_REQ_GET, "/a", NULL, &r);
     assert_int_equal(r.status, 0);
     char want[64];
     snprintf(want, sizeof want, "127.0.0.1:%d: ", port);
     assert_contains(r.err, want);
     assert_contains(r.err, "timed out");
-    close(fd);
-    world_free(&w);
 }
 
 /* TLS only: the client's error names the TLS reason; a plain client gets a plain answer. */
 static void test_tls_refusals(void **state)
 {
-    struct world w;
-    world_init(&w, state);
-    tls_ctx_free(w.sctx);
+    struct world *w = *state;
+    tls_ctx_free(w->sctx);
     char *only_pd[] = {"PD-Server"};
-    w.sctx = mkctx(TLS_SERVER, "pd-server", only_pd, 1);
-    server_start(&w);
-    route(&w, EVHTTP_REQ_GET, "/a", named_handler, "a");
+    w->sctx = mkctx(TLS_SERVER, "pd-server", only_pd, 1);
+    server_start(w);
+    route(w, EVHTTP_REQ_GET, "/a", named_handler, "a");
     /* the good case: a PD-Server cert is let in */
-    struct tls_ctx *client_cctx = w.cctx;
-    w.cctx = mkctx(TLS_CLIENT, "pd-server", NULL, 0);
-    client_start(&w, NULL, 5);
-    expect_handler(&w, EVHTTP_REQ_GET, "/a", "a", "");
-    http_client_free(w.client);
-    tls_ctx_free(w.cctx);
+    w->extra_ctx = w->cctx;
+    w->cctx = mkctx(TLS_CLIENT, "pd-server", NULL, 0);
+    client_start(w, NULL, 5);
+    expect_handler(w, EVHTTP_REQ_GET, "/a", "a", "");
+    http_client_free(w->client);
+    w->client = NULL;
+    tls_ctx_free(w->cctx);
     /* the client cert's CN is not on the server's list */
-    w.cctx = client_cctx;
-    client_start(&w, NULL, 5);
+    w->cctx = w->extra_ctx;
+    w->extra_ctx = NULL;
+    client_start(w, NULL, 5);
     struct result r;
-    request(&w, EVHTTP_REQ_GET, "/a", NULL, &r);
+    request(w, EVHTTP_REQ_GET, "/a", NULL, &r);
     assert_int_equal(r.status, 0);
     char want[64];
-    snprintf(want, sizeof want, "127.0.0.1:%d: ", w.port);
+    snprintf(want, sizeof want, "127.0.0.1:%d: ", w->port);
     assert_contains(r.err, want);
     assert_contains(r.err, "Common Name is not in the server's allow-list");
-    http_client_free(w.client);
+    http_client_free(w->client);
+    w->client = NULL;
     /* plain HTTP to the HTTPS server: a plain 400 saying so */
-    w.client = NULL;
-    tls_ctx_free(w.cctx);
-    w.cctx = NULL;
-    w.tp = PLAIN;
-    client_start(&w, NULL, 5);
-    request(&w, EVHTTP_REQ_GET, "/a", NULL, &r);
+    tls_ctx_free(w->cctx);
+    w->cctx = NULL;
+    w->tp = PLAIN;
+    client_start(w, NULL, 5);
+    request(w, EVHTTP_REQ_GET, "/a", NULL, &r);
     assert_int_equal(r.status, 400);
     assert_contains(r.body, "HTTP request to an HTTPS server");
-    world_free(&w);
 }
 
 int main(void)
 {
-#define BOTH(t) {#t "/plain", t, NULL, NULL, &g_plain}, {#t "/tls", t, NULL, NULL, &g_tls}
+#define TEST(name, t, tp) {name, t, world_setup, world_teardown, tp}
+#define BOTH(t) TEST(#t "/plain", t, &g_plain), TEST(#t "/tls", t, &g_tls)
     const struct CMUnitTest tests[] = {
         BOTH(test_routing),
         BOTH(test_404_and_405),
@@ -649,7 +659,7 @@ int main(void)
         BOTH(test_client_header),
         BOTH(test_client_nothing_listens),
         BOTH(test_client_timeout),
-        {"test_tls_refusals", test_tls_refusals, NULL, NULL, &g_tls},
+        TEST("test_tls_refusals", test_tls_refusals, &g_tls),
     };
     return cmocka_run_group_tests(tests, group_setup, group_teardown);
 }
