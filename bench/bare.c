@@ -217,7 +217,8 @@ static void conn_close(struct bare_conn *bc)
     mbedtls_net_free(&bc->net);
 }
 
-/* One accepted connection; a held one stays in bc. */
+/* One accepted connection; a held one stays open in bc. Returns 0, 1 when this connection
+ * failed (closed), -1 when accept failed. */
 static int serve_one(struct bare_tls *t, int lfd, struct bare_conn *bc, bool hold,
                      struct bench_result *r)
 {
@@ -236,7 +237,7 @@ static int serve_one(struct bare_tls *t, int lfd, struct bare_conn *bc, bool hol
             snprintf(r->error, sizeof r->error, "%s", err);
         r->failed++;
         conn_close(bc);
-        return 0;
+        return 1;
     }
     if (t->verified)
         r->full_seen++;
@@ -265,18 +266,26 @@ void bare_server(int lfd, const struct bench_certs *c, const struct bench_plan *
         r->failed = 1;
         return;
     }
-    int hold_start = p->warm + p->full + p->resumed, total = hold_start + p->hold;
-    struct bare_conn *conns = calloc((size_t)p->hold + 1, sizeof *conns);
+    int hold_start = p->warm + p->full + p->resumed, total = hold_start + p->hold, n_held = 0;
+    struct bare_conn **held = calloc((size_t)p->hold + 1, sizeof *held);
     struct bench_mark t0 = {0, 0};
-    for (int i = 0; conns && i <= total; i++) {
+    for (int i = 0; held && i <= total; i++) {
         bench_phase(i, p, r, &t0);
-        bool hold = i >= hold_start;
-        if (i == total || serve_one(&t, lfd, &conns[hold ? i - hold_start : p->hold], hold, r))
+        /* Each connection's state is allocated as it comes, as the transport does. */
+        struct bare_conn *bc = i < total ? calloc(1, sizeof *bc) : NULL;
+        int ret = bc ? serve_one(&t, lfd, bc, i >= hold_start, r) : -1;
+        if (ret == 0 && i >= hold_start)
+            held[n_held++] = bc;
+        else
+            free(bc);
+        if (ret < 0)
             break;
     }
-    for (int i = 0; conns && i < p->hold; i++)
-        conn_close(&conns[i]);
-    free(conns);
+    for (int i = 0; i < n_held; i++) {
+        conn_close(held[i]);
+        free(held[i]);
+    }
+    free(held);
     close(lfd);
     bare_tls_free(&t);
 }
