@@ -268,7 +268,7 @@ void bare_server(int lfd, const struct bench_certs *c, const struct bench_plan *
     }
     int hold_start = p->warm + p->full + p->resumed, total = hold_start + p->hold, n_held = 0;
     struct bare_conn **held = calloc((size_t)p->hold + 1, sizeof *held);
-    struct bench_mark t0 = {0, 0};
+    struct bench_mark t0 = {0, 0, 0};
     for (int i = 0; held && i <= total; i++) {
         bench_phase(i, p, r, &t0);
         /* Each connection's state is allocated as it comes, as the transport does. */

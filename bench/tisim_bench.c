@@ -45,6 +45,7 @@ struct opts {
 struct hs_figures {
     double full_ms, resumed_ms;           /* server CPU per handshake */
     double sys_full_ms, sys_resumed_ms;   /* of which kernel */
+    double csw_full, csw_resumed;         /* server sleeps per handshake */
     double wall_full_ms, wall_resumed_ms; /* client: connect + handshake + byte each way */
     char suite[64];
 };
@@ -130,8 +131,10 @@ static int sides_finish(struct hs_side *sd, int n, const struct opts *o, bool cl
             rc = -1;
         else if (sd[k].running)
             f[sd[k].id] = (struct hs_figures){r.cpu_full_ms / nf, r.cpu_resumed_ms / nr,
-                                       r.sys_full_ms / nf, r.sys_resumed_ms / nr,
-                                       sd[k].wall_full / nf, sd[k].wall_resumed / nr, ""};
+                                              r.sys_full_ms / nf, r.sys_resumed_ms / nr,
+                                              (double)r.csw_full / nf,
+                                              (double)r.csw_resumed / nr,
+                                              sd[k].wall_full / nf, sd[k].wall_resumed / nr, ""};
         if (sd[k].cl)
             snprintf(f[sd[k].id].suite, sizeof f->suite, "%s", bare_client_suite(sd[k].cl));
         bare_client_free(sd[k].cl);
@@ -196,6 +199,12 @@ static void hs_row(const char *what, const double (*v)[MAX_ROUNDS], int rounds, 
     printf(")\n");
 }
 
+static void count_row(const char *what, const double (*v)[MAX_ROUNDS], int rounds)
+{
+    printf("  %-26s %12.1f %12.1f   per handshake\n", what, median(v[0], rounds),
+           median(v[1], rounds));
+}
+
 static int bench_handshake(const struct bench_certs *c, const struct opts *o)
 {
     char log_path[128];
@@ -203,6 +212,7 @@ static int bench_handshake(const struct bench_certs *c, const struct opts *o)
     double full[2][MAX_ROUNDS] = {{0}}, resumed[2][MAX_ROUNDS] = {{0}};
     double wfull[2][MAX_ROUNDS] = {{0}}, wres[2][MAX_ROUNDS] = {{0}};
     double sfull[2][MAX_ROUNDS] = {{0}}, sres[2][MAX_ROUNDS] = {{0}};
+    double cfull[2][MAX_ROUNDS] = {{0}}, cres[2][MAX_ROUNDS] = {{0}};
     char suite[64] = "";
     for (int round = 0; round < o->rounds; round++) {
         struct hs_figures f[2] = {{0}};
@@ -215,6 +225,8 @@ static int bench_handshake(const struct bench_certs *c, const struct opts *o)
             wres[k][round] = f[k].wall_resumed_ms;
             sfull[k][round] = f[k].sys_full_ms;
             sres[k][round] = f[k].sys_resumed_ms;
+            cfull[k][round] = f[k].csw_full;
+            cres[k][round] = f[k].csw_resumed;
             if (f[k].suite[0])
                 snprintf(suite, sizeof suite, "%s", f[k].suite);
         }
@@ -227,9 +239,11 @@ static int bench_handshake(const struct bench_certs *c, const struct opts *o)
     printf("  %-26s %12s %12s   %s\n", "", "transport", "bare mbedTLS",
            both ? "bare-speed fraction (per round)" : "");
     hs_row("server CPU, full", full, o->rounds, both, ">= 0.95x");
-    hs_row("  of which kernel", sfull, o->rounds, false, "");
+    hs_row("  of which kernel (rough)", sfull, o->rounds, false, "");
     hs_row("server CPU, resumed", resumed, o->rounds, both, ">= 0.90x");
-    hs_row("  of which kernel", sres, o->rounds, false, "");
+    hs_row("  of which kernel (rough)", sres, o->rounds, false, "");
+    count_row("server sleeps, full", cfull, o->rounds);
+    count_row("server sleeps, resumed", cres, o->rounds);
     hs_row("client wall, full", wfull, o->rounds, false, "");
     hs_row("client wall, resumed", wres, o->rounds, false, "");
     return 0;

@@ -80,18 +80,13 @@ double bench_cpu_ms(void)
     return clock_ms(CLOCK_PROCESS_CPUTIME_ID);
 }
 
-double bench_sys_ms(void)
-{
-    struct rusage ru;
-    if (getrusage(RUSAGE_SELF, &ru) != 0)
-        return 0;
-    return (double)ru.ru_stime.tv_sec * 1e3 + (double)ru.ru_stime.tv_usec / 1e3;
-}
-
 static void mark_now(struct bench_mark *m)
 {
+    struct rusage ru = {0};
+    getrusage(RUSAGE_SELF, &ru);
     m->cpu = bench_cpu_ms();
-    m->sys = bench_sys_ms();
+    m->sys = (double)ru.ru_stime.tv_sec * 1e3 + (double)ru.ru_stime.tv_usec / 1e3;
+    m->csw = ru.ru_nvcsw;
 }
 
 int bench_listen(int *port)
@@ -166,6 +161,7 @@ void bench_phase(int i, const struct bench_plan *p, struct bench_result *r, stru
         mark_now(&now);
         r->cpu_full_ms = now.cpu - m->cpu;
         r->sys_full_ms = now.sys - m->sys;
+        r->csw_full = now.csw - m->csw;
         *m = now;
     }
     if (i == resumed_end && p->resumed) {
@@ -173,6 +169,7 @@ void bench_phase(int i, const struct bench_plan *p, struct bench_result *r, stru
         mark_now(&now);
         r->cpu_resumed_ms = now.cpu - m->cpu;
         r->sys_resumed_ms = now.sys - m->sys;
+        r->csw_resumed = now.csw - m->csw;
     }
     if (i == resumed_end && p->hold)
         bench_mem(&r->rss_before_kb, &r->heap_before);

@@ -35,7 +35,8 @@ struct bench_result {
     int failed;                       /* connections whose handshake or byte failed */
     int full_seen, resumed_seen;      /* handshakes the server saw as full / resumed */
     double cpu_full_ms, cpu_resumed_ms; /* server CPU over the full / resumed phase */
-    double sys_full_ms, sys_resumed_ms; /* the kernel's part of it (getrusage) */
+    double sys_full_ms, sys_resumed_ms; /* the kernel's part of it (getrusage, tick-sampled) */
+    long csw_full, csw_resumed;         /* times the server slept (voluntary context switches) */
     long rss_before_kb, rss_after_kb; /* hold phase: before the first held connection, after all */
     long heap_before, heap_after;     /* malloc in-use bytes at the same two points */
     char suite[64];                   /* negotiated by the last handshake */
@@ -46,7 +47,6 @@ int bench_certs_make(struct bench_certs *c, bool rsa, char *err, size_t errlen);
 void bench_certs_remove(const struct bench_certs *c);
 double bench_now_ms(void);     /* CLOCK_MONOTONIC */
 double bench_cpu_ms(void);     /* CLOCK_PROCESS_CPUTIME_ID */
-double bench_sys_ms(void);     /* system time of this process (getrusage) */
 int bench_listen(int *port);   /* loopback TCP listener on a free port, -1 on failure */
 void bench_mem(long *rss_kb, long *heap_bytes); /* VmRSS, malloc in-use bytes */
 void bench_raise_nofile(void);
@@ -59,6 +59,7 @@ void bench_callgrind_dump(const char *phase);
  * samples memory before and after the held connections. */
 struct bench_mark {
     double cpu, sys;
+    long csw;
 };
 void bench_phase(int i, const struct bench_plan *p, struct bench_result *r, struct bench_mark *m);
 
