@@ -3,11 +3,13 @@
 #include <event2/buffer.h>
 #include <event2/bufferevent.h>
 #include <event2/keyvalq_struct.h>
+#include <errno.h>
 #include <stdarg.h>
 #include <stdbool.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <time.h>
 
 #include "conn.h"
 #include "log.h"
@@ -263,12 +265,14 @@ struct pending {
     void *arg;
     enum evhttp_request_error error;
     bool failed;
+    struct timespec started;
     struct pending *next;
 };
 
 struct http_client {
     struct evhttp_connection *conn;
-    char host_port[300];
+    int timeout_sec;
+    char host_port[URL_HOST_PORT_LEN];
     char *header_name, *header_value;
     struct pending *pending;
 };
@@ -318,7 +322,8 @@ struct http_client *http_client_new(struct event_base *base, const char *base_ur
         free(c);
         return NULL;
     }
-    evhttp_connection_set_timeout(c->conn, timeout_sec > 0 ? timeout_sec : 5);
+    c->timeout_sec = timeout_sec > 0 ? timeout_sec : 5;
+    evhttp_connection_set_timeout(c->conn, c->timeout_sec);
     evhttp_connection_set_retries(c->conn, 0);
     return c;
 }
@@ -369,26 +374,50 @@ static void on_request_error(enum evhttp_request_error e, void *arg)
 }
 
 /* The most precise reason we can give: the TLS layer's, when the connection failed there. */
-static void failure_reason(struct pending *p, char *buf, size_t len)
+static double seconds_since(const struct timespec *t0)
+{
+    struct timespec now;
+    clock_gettime(CLOCK_MONOTONIC, &now);
+    return (double)(now.tv_sec - t0->tv_sec) + (double)(now.tv_nsec - t0->tv_nsec) / 1e9;
+}
+
+static bool is_connect_errno(int e)
+{
+    return e == ECONNREFUSED || e == EHOSTUNREACH || e == ENETUNREACH || e == ETIMEDOUT ||
+           e == EADDRNOTAVAIL || e == ECONNRESET;
+}
+
+/* The most precise reason we can give: the TLS layer's, when the connection failed there.
+ * evhttp reports a failed connect or a timeout while connecting (TLS handshake included)
+ * without saying which, so the errno it leaves and the time spent tell them apart. */
+static void failure_reason(struct pending *p, int sys_err, char *buf, size_t len)
 {
     struct bufferevent *bev = evhttp_connection_get_bufferevent(p->client->conn);
     const struct tls_peer *peer = bev ? tls_bev_peer(bev) : NULL;
+    const char *where = p->client->host_port;
     if (peer && peer->error[0])
-        snprintf(buf, len, "%s: %s", p->client->host_port, peer->error);
+        snprintf(buf, len, "%s%s%s", strstr(peer->error, where) ? "" : where,
+                 strstr(peer->error, where) ? "" : ": ", peer->error);
     else if (p->failed)
-        snprintf(buf, len, "%s: %s", p->client->host_port, request_error_text(p->error));
+        snprintf(buf, len, "%s: %s", where, request_error_text(p->error));
+    else if (seconds_since(&p->started) >= p->client->timeout_sec - 0.05)
+        snprintf(buf, len, "%s: timed out: no answer within %d s", where,
+                 p->client->timeout_sec);
+    else if (is_connect_errno(sys_err))
+        snprintf(buf, len, "cannot connect to %s: %s", where, strerror(sys_err));
     else
-        snprintf(buf, len, "%s: cannot connect", p->client->host_port);
+        snprintf(buf, len, "cannot connect to %s", where);
 }
 
 static void on_request_done(struct evhttp_request *req, void *arg)
 {
     struct pending *p = arg;
+    int sys_err = errno; /* what the failed connect left, if it failed */
     pending_unlink(p);
     int status = req ? evhttp_request_get_response_code(req) : 0;
     if (status == 0) {
-        char reason[512];
-        failure_reason(p, reason, sizeof reason);
+        char reason[URL_HOST_PORT_LEN + sizeof ((struct tls_peer *)0)->error + 64];
+        failure_reason(p, sys_err, reason, sizeof reason);
         p->cb(0, NULL, 0, reason, p->arg);
     } else {
         struct evbuffer *in = evhttp_request_get_input_buffer(req);
@@ -411,6 +440,7 @@ int http_client_request(struct http_client *c, enum evhttp_cmd_type method, cons
     if (!p)
         return -1;
     p->client = c;
+    clock_gettime(CLOCK_MONOTONIC, &p->started);
     p->cb = cb;
     p->arg = arg;
     struct evhttp_request *req = evhttp_request_new(on_request_done, p);

@@ -6,6 +6,11 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <errno.h>
+#include <unistd.h>
+#include <sys/socket.h>
+#include <poll.h>
+#include <netdb.h>
 #include <strings.h>
 
 #include "http.h"
@@ -111,6 +116,47 @@ static int wait_reply(struct call *c, struct event *deadline, int timeout_ms,
     return c->resp->body ? 0 : -1;
 }
 
+/* evhttp loses the errno of a failed plaintext connect (it shuts the socket down first), so
+ * a one-shot tool asks the kernel once more, blocking for at most timeout_ms: daemons never
+ * call this. Returns the connect errno, 0 when it connects now. */
+static int probe_connect(const struct url *u, int timeout_ms)
+{
+    char port[16];
+    snprintf(port, sizeof port, "%d", u->port);
+    struct addrinfo hints = {.ai_socktype = SOCK_STREAM}, *ai = NULL;
+    if (getaddrinfo(u->host, port, &hints, &ai) != 0 || !ai)
+        return 0;
+    int e = 0;
+    int fd = socket(ai->ai_family, SOCK_STREAM | SOCK_NONBLOCK | SOCK_CLOEXEC, 0);
+    if (fd >= 0 && connect(fd, ai->ai_addr, ai->ai_addrlen) != 0) {
+        e = errno;
+        struct pollfd pfd = {.fd = fd, .events = POLLOUT};
+        socklen_t sl = sizeof e;
+        if (e == EINPROGRESS)
+            e = poll(&pfd, 1, timeout_ms) == 1 &&
+                        getsockopt(fd, SOL_SOCKET, SO_ERROR, &e, &sl) == 0
+                    ? e
+                    : ETIMEDOUT;
+    }
+    if (fd >= 0)
+        close(fd);
+    freeaddrinfo(ai);
+    return e;
+}
+
+/* "cannot connect to H:P" from a plaintext call gets its cause appended. */
+static void explain_plain_connect_failure(const struct url *u, const char *host_port,
+                                          int timeout_ms, char *err, size_t errlen)
+{
+    char bare[URL_HOST_PORT_LEN + 32];
+    snprintf(bare, sizeof bare, "cannot connect to %s", host_port);
+    if (strcmp(err, bare) != 0)
+        return;
+    int e = probe_connect(u, timeout_ms);
+    if (e)
+        snprintf(err, errlen, "%s: %s", bare, strerror(e));
+}
+
 int httpcall(const char *url, const char *method, const char *path, const char *body,
              const struct httpcall_tls *tls, const char *role, int timeout_ms,
              struct httpcall_response *resp, char *err, size_t errlen)
@@ -147,6 +193,8 @@ int httpcall(const char *url, const char *method, const char *path, const char *
         goto out;
     }
     rc = wait_reply(&c, deadline, timeout_ms, host_port);
+    if (rc != 0 && !ctx)
+        explain_plain_connect_failure(&u, host_port, timeout_ms, err, errlen);
 out:
     http_client_free(client);
     if (c.base)

@@ -576,9 +576,12 @@ static void test_client_nothing_listens(void **state)
     request(w, EVHTTP_REQ_GET, "/a", NULL, &r);
     assert_int_equal(r.status, 0);
     char want[64];
-    snprintf(want, sizeof want, "127.0.0.1:%d: ", port);
+    snprintf(want, sizeof want, "cannot connect to 127.0.0.1:%d", port);
     assert_contains(r.err, want);
-    assert_contains(r.err, "Connection refused");
+    /* evhttp loses a plaintext connect's errno (it shuts the socket down first); the TLS
+     * layer keeps its own (httpcall asks the kernel again for the ctl tools) */
+    if (w->tp == TLS)
+        assert_contains(r.err, "Connection refused");
     /* the same client reaches a server that listens there */
     close(w->fd);
     w->fd = -1;
