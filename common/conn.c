@@ -367,7 +367,7 @@ static void dial_fail(struct conn_dial *d, const char *why)
 {
     conn_dial_cb cb = d->cb;
     void *arg = d->arg;
-    char msg[400];
+    char msg[TLS_REASON_LEN];
     snprintf(msg, sizeof msg, "%s", why);
     dial_free(d, true);
     cb(NULL, NULL, msg, arg);
@@ -387,7 +387,7 @@ static void dial_event(struct bufferevent *bev, short what, void *arg)
         return;
     }
     const struct tls_peer *t = tls_bev_peer(bev);
-    char why[400];
+    char why[TLS_REASON_LEN];
     if (t && t->error[0])
         snprintf(why, sizeof why, "%s", t->error);
     else
@@ -402,7 +402,7 @@ static void dial_timeout(evutil_socket_t fd, short what, void *arg)
     (void)fd;
     (void)what;
     struct conn_dial *d = arg;
-    char why[400];
+    char why[TLS_REASON_LEN];
     snprintf(why, sizeof why, "cannot connect to %s: no answer in time", d->where);
     dial_fail(d, why);
 }

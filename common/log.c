@@ -118,6 +118,8 @@ static void escape_controls(char *dst, size_t len, const char *src)
 
 /* Formats one line (control bytes escaped) and writes it; with_errno appends strerror. */
 static void log_vwrite(enum log_level level, bool with_errno, const char *fmt, va_list ap)
+    __attribute__((format(printf, 3, 0)));
+static void log_vwrite(enum log_level level, bool with_errno, const char *fmt, va_list ap)
 {
     if (level < g_log.min)
         return;

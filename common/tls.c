@@ -800,7 +800,7 @@ static void server_cert_reason(const struct tls_conn *c, uint32_t flags, char *b
                  "subjectAltName for it)", host);
     } else {
         bool mismatch = flags & MBEDTLS_X509_BADCERT_CN_MISMATCH;
-        char why[200];
+        char why[256];
         tls_verify_reason(flags & ~(uint32_t)MBEDTLS_X509_BADCERT_CN_MISMATCH, why, sizeof why);
         snprintf(buf, len, "the server's certificate is not trusted: %s%s%s", why,
                  mismatch ? "; it also does not match host " : "", mismatch ? host : "");
@@ -817,7 +817,7 @@ static void client_cert_reason(const struct tls_conn *c, uint32_t flags, char *b
         snprintf(buf, len, "client certificate rejected: its Common Name \"%s\" is not in the "
                  "allow-list", c->peer.cn);
     } else {
-        char why[200];
+        char why[256];
         tls_verify_reason(flags, why, sizeof why);
         snprintf(buf, len, "client certificate rejected: %s", why);
     }
@@ -859,7 +859,7 @@ static void handshake_reason(struct tls_conn *c, int ret, char *buf, size_t len)
             client_cert_reason(c, c->verify_flags | vr, buf, len);
     } else if (ret == MBEDTLS_ERR_SSL_BAD_HS_CERTIFICATE &&
                (vr & (MBEDTLS_X509_BADCERT_KEY_USAGE | MBEDTLS_X509_BADCERT_EXT_KEY_USAGE))) {
-        char why[200];
+        char why[256];
         tls_verify_reason(vr, why, sizeof why);
         snprintf(buf, len, "%s certificate rejected: %s (%s)", peer, why,
                  c->is_client ? "a server certificate needs serverAuth"
@@ -914,7 +914,7 @@ static void handshake_done(struct tls_conn *c)
      * session ticket outlives the certificate it was issued for. */
     if (pc && (mbedtls_x509_time_is_past(&pc->valid_to) ||
                mbedtls_x509_time_is_future(&pc->valid_from))) {
-        char why[300];
+        char why[TLS_REASON_LEN];
         snprintf(why, sizeof why, "%s certificate rejected: certificate %s%s",
                  c->is_client ? "server" : "client",
                  mbedtls_x509_time_is_past(&pc->valid_to) ? "has expired" : "is not yet valid",
@@ -937,7 +937,7 @@ static void handshake_done(struct tls_conn *c)
             return;
         }
         if (x509_subject_cn_count(pc) > 1) {
-            char why[300];
+            char why[TLS_REASON_LEN];
             snprintf(why, sizeof why, "client certificate rejected: its subject has %d Common "
                      "Name attributes (ambiguous: only one is allowed)", x509_subject_cn_count(pc));
             mbedtls_ssl_send_alert_message(&c->ssl, MBEDTLS_SSL_ALERT_LEVEL_FATAL,
@@ -946,7 +946,7 @@ static void handshake_done(struct tls_conn *c)
             return;
         }
         if (!c->peer.cn_allowed && c->ctx->cn_check == TLS_CN_HANDSHAKE) {
-            char why[300];
+            char why[TLS_REASON_LEN];
             snprintf(why, sizeof why,
                      "client certificate rejected: its Common Name \"%s\" is not in the "
                      "allow-list%s",
@@ -1015,7 +1015,7 @@ static void handshake_step(struct tls_conn *c)
         if (k > 0)
             c->nfirst += (size_t)k;
     }
-    char why[256];
+    char why[TLS_REASON_LEN];
     handshake_reason(c, ret, why, sizeof why);
     if (ret == MBEDTLS_ERR_SSL_NO_CLIENT_CERTIFICATE)
         mbedtls_ssl_send_alert_message(&c->ssl, MBEDTLS_SSL_ALERT_LEVEL_FATAL,
@@ -1038,7 +1038,7 @@ static void conn_arm_timer(struct tls_conn *c)
  * may already carry the peer's hello, output plaintext queued before STARTTLS. */
 static void conn_start(struct tls_conn *c)
 {
-    char err[300];
+    char err[TLS_REASON_LEN];
     if (c->ssl_ready) {
         mbedtls_ssl_free(&c->ssl);
         c->ssl_ready = false;
@@ -1134,7 +1134,7 @@ static void conn_connected(struct tls_conn *c)
     int soerr = 0;
     socklen_t sl = sizeof soerr;
     if (fd >= 0 && getsockopt(fd, SOL_SOCKET, SO_ERROR, (void *)&soerr, &sl) == 0 && soerr) {
-        char why[300];
+        char why[TLS_REASON_LEN];
         snprintf(why, sizeof why, "cannot connect to %s:%d: %s", c->host ? c->host : "?",
                  c->port, evutil_socket_error_to_string(soerr));
         memset(&c->peer, 0, sizeof c->peer);
@@ -1194,7 +1194,7 @@ static void u_eventcb(struct bufferevent *u, short what, void *arg)
         return;
     }
     int err = EVUTIL_SOCKET_ERROR();
-    char why[300];
+    char why[TLS_REASON_LEN];
     switch (c->state) {
     case ST_IDLE:
         if (what & BEV_EVENT_ERROR) {
@@ -1386,7 +1386,7 @@ static void timer_cb(evutil_socket_t fd, short what, void *arg)
     struct tls_conn *c = arg;
     if (!conn_alive(c) || (c->state != ST_HANDSHAKE && c->state != ST_IDLE))
         return;
-    char why[160];
+    char why[TLS_REASON_LEN];
     if (c->state == ST_IDLE)
         snprintf(why, sizeof why, "cannot connect to %s:%d: no answer within %d ms",
                  c->host ? c->host : "?", c->port, c->ctx->hs_timeout_ms);
@@ -1620,7 +1620,7 @@ struct bufferevent *tls_bev_connect(struct tls_ctx *ctx, struct event_base *base
     conn_arm_timer(conn_of(bev));
     if (bufferevent_socket_connect_hostname(u, NULL, AF_UNSPEC, host, port) != 0) {
         struct tls_conn *c = conn_of(bev);
-        char why[300];
+        char why[TLS_REASON_LEN];
         snprintf(why, sizeof why, "cannot connect to %s:%d: %s", host, port,
                  evutil_socket_error_to_string(EVUTIL_SOCKET_ERROR()));
         conn_fail(c, why);

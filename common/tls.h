@@ -114,6 +114,8 @@ int tls_bev_set_plaintext_reply(struct bufferevent *bev, const char *reply);
  * shuts the socket down before the bufferevent is freed). No-op for a non-TLS bufferevent. */
 void tls_bev_close_notify(struct bufferevent *bev);
 
+#define TLS_REASON_LEN 512
+
 /* Filled when BEV_EVENT_CONNECTED arrives (both sides). After BEV_EVENT_ERROR, error says
  * why, in words for the user. */
 struct tls_peer {
@@ -124,7 +126,7 @@ struct tls_peer {
     char addr[64];         /* "127.0.0.1:51234" */
     char version[16];      /* "TLSv1.2" */
     char suite[64];
-    char error[256];       /* why the handshake or connection failed, "" if it did not */
+    char error[TLS_REASON_LEN]; /* why the handshake or connection failed, "" if not */
 };
 
 /* Info about the TLS connection behind bev. NULL when bev is not one of ours (plaintext). */

@@ -42,7 +42,7 @@
 
 #define WAIT_MS 5000
 
-static char g_dir[256];
+static char g_dir[200];
 
 static void path_of(char *buf, size_t len, const char *name)
 {
@@ -1076,7 +1076,7 @@ struct http_result {
     char body[512];
     size_t body_len;
     unsigned long body_sum;
-    char error[256];
+    char error[TLS_REASON_LEN];
     bool resumed;
     char server_cn[256];
 };
@@ -1343,7 +1343,7 @@ struct st_side {
     size_t left_at_upgrade;  /* server: bytes behind the request line when upgrading */
     char got[256];
     size_t ngot;
-    char error_text[256];
+    char error_text[TLS_REASON_LEN];
 };
 
 static void st_tls_read(struct bufferevent *bev, void *arg)
