@@ -5,7 +5,7 @@
  * appends to the underlying output evbuffer; the filter's input/output callbacks only move
  * application data (mbedtls_ssl_read / mbedtls_ssl_write).
  *
- * The 2.1 filter has gaps (TECH-NOTES.md), handled here:
+ * The 2.1 filter has gaps (docs/transport.md), handled here:
  * - We take over the underlying's callbacks (bufferevent_getcb after bufferevent_filter_new,
  *   then bufferevent_setcb with our wrappers that forward to the filter's own ones). That
  *   lets us drive the handshake from the underlying's read callback whatever the user
@@ -878,6 +878,11 @@ static void handshake_reason(struct tls_conn *c, int ret, char *buf, size_t len)
         else
             snprintf(buf, len, "client sent plaintext instead of TLS (first bytes \"%s\")%s",
                      shown, c->plaintext_reply ? "; use https://" : "");
+    } else if (c->nfirst > 0 && (c->first[0] < 0x14 || c->first[0] > 0x18)) {
+        char shown[sizeof c->first * 4 + 1];
+        first_bytes_escaped(c, shown, sizeof shown);
+        snprintf(buf, len, "the %s sent bytes that are not TLS (first bytes \"%s\")", peer,
+                 shown);
     } else if (ret == MBEDTLS_ERR_SSL_CONN_EOF) {
         snprintf(buf, len, "the %s closed the connection during the TLS handshake", peer);
     } else if (ret == MBEDTLS_ERR_SSL_NO_USABLE_CIPHERSUITE ||
@@ -1100,7 +1105,7 @@ static void conn_start(struct tls_conn *c)
             mbedtls_ssl_set_session(&c->ssl, &s->s);
     }
     conn_arm_timer(c);
-    /* The handshake needs to read, whatever the user enabled (TECH-NOTES). And a socket
+    /* The handshake needs to read, whatever the user enabled (docs/transport.md). And a socket
      * bufferevent disables its own EV_READ on EOF and EV_WRITE on a write error: undo that
      * on a reused underlying (evhttp reconnects on the same bufferevent). */
     bufferevent_enable(c->u, EV_READ | EV_WRITE);
