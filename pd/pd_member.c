@@ -292,7 +292,7 @@ static json_t *peer_reply(struct peer *p, int status, const char *body, size_t l
 static void self_client_url(const struct pd_member *m, char *buf, size_t len)
 {
     const struct url *u = &m->cfg->advertise_client_url;
-    char hp[300];
+    char hp[URL_HOST_PORT_LEN];
     url_host_port(u, hp, sizeof hp);
     snprintf(buf, len, "%s://%s", u->scheme, hp);
 }
@@ -647,7 +647,7 @@ struct pd_member *pd_member_new(struct event_base *base, const struct pd_config 
         p->conf = &cfg->members[i];
         if (is_self(m, i))
             continue;
-        char url[300], hp[300];
+        char url[300], hp[URL_HOST_PORT_LEN];
         url_host_port(&p->conf->peer, hp, sizeof hp);
         snprintf(url, sizeof url, "%s://%s", p->conf->peer.scheme, hp);
         p->client = http_client_new(base, url, client_tls, PEER_TIMEOUT_SEC, err, errlen);
@@ -872,7 +872,7 @@ uint64_t pd_member_cluster_id(const struct pd_member *m)
 static json_t *member_json(const struct pd_member *m, size_t i)
 {
     const struct pd_member_conf *mc = &m->cfg->members[i];
-    char peer[300], hp[300], client[300];
+    char peer[300], hp[URL_HOST_PORT_LEN], client[300];
     url_host_port(&mc->peer, hp, sizeof hp);
     snprintf(peer, sizeof peer, "%s://%s", mc->peer.scheme, hp);
     if (is_self(m, i))
