@@ -75,7 +75,7 @@ static void tp_event(struct bufferevent *b, short what, void *arg)
     if (what & BEV_EVENT_ERROR) {
         s->r->failed++;
         if (!s->r->error[0])
-            snprintf(s->r->error, sizeof s->r->error, "%s", tls_bev_peer(b)->error);
+            snprintf(s->r->error, sizeof s->r->error, "%.300s", tls_bev_peer(b)->error);
     }
     bufferevent_free(b);
     if (++s->closed > s->hold_start)
