@@ -1,9 +1,10 @@
 /* tisim-bench — figures for what matters for speed, never assertions:
- *   compare [--rsa] [-n N] [-r ROUNDS] [-c CONNS]
+ *   compare [--rsa] [-n N] [-r ROUNDS] [-c CONNS] [--server-log info|warn]
  *        server CPU per full and per resumed mutual-TLS handshake, the project's transport
  *        (common/tls.c under libevent) against a bare blocking mbedTLS server with the same
- *        certs, suites, curves and ticket settings, side by side in each round; then server
- *        memory per idle mutual-TLS connection with CONNS (default 1000) held open, both ways
+ *        certs, suites, curves and ticket settings: both servers run at once and the client
+ *        alternates between them, so they see the same machine load; then server memory per
+ *        idle mutual-TLS connection with CONNS (default 1000) held open, both ways
  *   handshake [--rsa] [-n N] [-r ROUNDS] [--impl transport|bare|both] [--full N] [--resumed N]
  *             [--server-log info|warn]
  *        the handshake part alone (under callgrind: see scripts/bench --profile)
@@ -307,7 +308,7 @@ static int bench_idle(const struct bench_certs *c, const struct opts *o)
 static int usage(void)
 {
     fprintf(stderr,
-            "usage: tisim-bench compare [--rsa] [-n N] [-r ROUNDS] [-c CONNS]\n"
+            "usage: tisim-bench compare [--rsa] [-n N] [-r ROUNDS] [-c CONNS] [--server-log info|warn]\n"
             "       tisim-bench handshake [--rsa] [-n N] [-r ROUNDS] [--impl transport|bare|both]"
             " [--full N] [--resumed N] [--server-log info|warn]\n"
             "       tisim-bench idle [--rsa] [-c CONNS]\n"
