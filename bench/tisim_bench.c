@@ -308,7 +308,8 @@ static int bench_idle(const struct bench_certs *c, const struct opts *o)
 static int usage(void)
 {
     fprintf(stderr,
-            "usage: tisim-bench compare [--rsa] [-n N] [-r ROUNDS] [-c CONNS] [--server-log info|warn]\n"
+            "usage: tisim-bench compare [--rsa] [-n N] [-r ROUNDS] [-c CONNS]"
+            " [--server-log info|warn]\n"
             "       tisim-bench handshake [--rsa] [-n N] [-r ROUNDS] [--impl transport|bare|both]"
             " [--full N] [--resumed N] [--server-log info|warn]\n"
             "       tisim-bench idle [--rsa] [-c CONNS]\n"
@@ -349,7 +350,8 @@ static int parse(int argc, char **argv, struct opts *o, struct tls_opts *t, cons
             takes = false;
         } else if (int_arg(a, "-n", v, &n, 1))
             o->full = o->resumed = n;
-        else if (int_arg(a, "--full", v, &o->full, 0) || int_arg(a, "--resumed", v, &o->resumed, 0) ||
+        else if (int_arg(a, "--full", v, &o->full, 0) ||
+                 int_arg(a, "--resumed", v, &o->resumed, 0) ||
                  int_arg(a, "-r", v, &o->rounds, 1) || int_arg(a, "-c", v, &o->conns, 1))
             ;
         else if (strcmp(a, "--impl") == 0 && v && (o->impl_mask = impl_arg(v)) != 0)
