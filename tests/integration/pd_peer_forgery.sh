@@ -3,6 +3,7 @@
 # cert-allowed-cn (PD-Control) but is not a PD member gets 403 naming its CN, and the leader,
 # its term, its stores and its TSO are unchanged. The same requests with the PD-Server cert
 # are accepted in the same setup; a stale append (lower term) from a member changes nothing.
+# Members whose certificates carry another CN (PD-Member) accept each other by that CN.
 . "$(dirname "$0")/lib.sh"
 
 make_pki || { fail "make certificates"; finish; }
@@ -75,5 +76,35 @@ check_output "the store is still there" '"address": "127\.0\.0\.1:20160"' \
     pdctl "$URL" pd-control store 1
 T3=$(pdctl "$URL" pd-control tso)
 check "TSO is above every earlier one" test "$T3" -gt "$T2"
+stop_all
+
+# Two members whose own certificates say CN PD-Member: they hear each other (the CN of their
+# own certificate), and still refuse PD-Control.
+"$BIN/tisim-certs" cert --ca-cert "$CERTS/ca.pem" --ca-key "$CERTS/ca-key.pem" --cn PD-Member \
+    --san 127.0.0.1 --out-cert "$CERTS/pd-member.pem" --out-key "$CERTS/pd-member-key.pem" >/dev/null
+cat >"$WORK/member.toml" <<TOML
+[security]
+cacert-path = "$CERTS/ca.pem"
+cert-path = "$CERTS/pd-member.pem"
+key-path = "$CERTS/pd-member-key.pem"
+cert-allowed-cn = ["PD-Control", "PD-Member"]
+TOML
+M1_C=$(free_port); M1_P=$(free_port); M2_C=$(free_port); M2_P=$(free_port)
+IC="m1=https://127.0.0.1:$M1_P,m2=https://127.0.0.1:$M2_P"
+start_pd m1 "$M1_C" "$M1_P" "$WORK/member.toml" --initial-cluster "$IC" || fail "m1 starts"
+start_pd m2 "$M2_C" "$M2_P" "$WORK/member.toml" --initial-cluster "$IC" || fail "m2 starts"
+ok=""
+for i in $(seq 100); do
+    pdctl "https://127.0.0.1:$M1_C" pd-control tso >/dev/null 2>&1 && { ok=1; break; }
+    sleep 0.1
+done
+check "members with CN PD-Member elect a leader and serve TSO" test -n "$ok"
+PP=$M1_P
+check_output "PD-Control is still refused by them" "^HTTP 403$" \
+    peer_post pd-control /pd/peer/v1/vote "$VOTE"
+cp "$WORK/last.out" "$WORK/vote-m1.out"
+check_output "... and the answer names both member CNs" \
+    '^"certificate CN \\"PD-Control\\" may not send PD peer requests: only PD members \(CN \\"PD-Server\\" or \\"PD-Member\\"\) may"$' \
+    cat "$WORK/vote-m1.out"
 
 finish
