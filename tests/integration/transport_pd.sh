@@ -63,6 +63,25 @@ check_output "... and the log says plaintext, with the first bytes escaped" \
     '"reason":"client sent plaintext instead of TLS \(first bytes \\"GET /pd/api/v1/h\\"\); use https://"' \
     cat "$WORK/pd2.log"
 
+# Request limits: a header or URL over 16 KB (400) and a body over 1 MB (413) are refused, and the
+# same request at a normal size goes through.
+curl_pd() {
+    curl -s -o "$WORK/limit.out" -w '%{http_code}' --cacert "$CERTS/ca.pem" \
+        --cert "$CERTS/pd-control.pem" --key "$CERTS/pd-control-key.pem" "$@"
+}
+check_output "a normal header is fine" '^200$' \
+    curl_pd -H "X-Pad: $(head -c 1000 /dev/zero | tr '\0' a)" "$URL/pd/api/v1/health"
+check_output "a 20 KB header is refused (libevent 2.1 answers 400)" '^400$' \
+    curl_pd -H "X-Pad: $(head -c 20000 /dev/zero | tr '\0' a)" "$URL/pd/api/v1/health"
+check_output "a 20 KB URL is refused (400)" '^400$' \
+    curl_pd "$URL/pd/api/v1/health?x=$(head -c 20000 /dev/zero | tr '\0' a)"
+head -c 2000000 /dev/zero | tr '\0' a >"$WORK/big.body"
+check_output "a 2 MB body gets 413" '^413$' \
+    curl_pd -X POST --data-binary @"$WORK/big.body" "$URL/pd/api/v1/tikv/register"
+check_output "an unknown method gets a JSON 405, not libevent's HTML 501" '^405$' \
+    curl_pd -X PATCH "$URL/pd/api/v1/health"
+check_output "... whose body is JSON" '^"method not allowed on /pd/api/v1/health"$' cat "$WORK/limit.out"
+
 # Binary junk: refused, logged with the caller's address (never "local").
 printf '\x01\x02\x03\x04junk' | timeout 5 bash -c "cat >/dev/tcp/127.0.0.1/$CP" 2>/dev/null
 sleep 0.3
