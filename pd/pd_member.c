@@ -528,6 +528,14 @@ static void remember_client_url(struct pd_member *m, int idx, const json_t *body
         snprintf(m->peers[idx].client_url, sizeof m->peers[idx].client_url, "%s", url);
 }
 
+static void reply_vote(const struct pd_member *m, struct evhttp_request *req, bool granted)
+{
+    char url[300];
+    self_client_url(m, url, sizeof url);
+    http_reply_json(req, 200, json_pack("{s:I, s:b, s:s}", "term", (json_int_t)m->state->term,
+                                        "granted", granted, "client_url", url));
+}
+
 static void handle_vote(struct evhttp_request *req, const char *rest, void *arg)
 {
     (void)rest;
@@ -540,6 +548,11 @@ static void handle_vote(struct evhttp_request *req, const char *rest, void *arg)
         return;
     uint64_t term = (uint64_t)json_integer_value(json_object_get(b, "term"));
     int idx = member_index(m, candidate);
+    if (term < m->state->term) { /* stale: answer with our term, change nothing */
+        reply_vote(m, req, false);
+        json_decref(b);
+        return;
+    }
     remember_client_url(m, idx, b);
     if (term > m->state->term)
         become_follower(m, term);
@@ -554,10 +567,7 @@ static void handle_vote(struct evhttp_request *req, const char *rest, void *arg)
         granted = save_state(m) == 0;
         reset_election_timer(m);
     }
-    char url[300];
-    self_client_url(m, url, sizeof url);
-    http_reply_json(req, 200, json_pack("{s:I, s:b, s:s}", "term", (json_int_t)m->state->term,
-                                        "granted", granted, "client_url", url));
+    reply_vote(m, req, granted);
     json_decref(b);
 }
 
