@@ -1,7 +1,7 @@
 /* config.c — the TOML subset of config.h, read through inih.
  *
- * inih (55, Debian build) cannot read the seed's TOML by itself (see TECH-NOTES.md), so the
- * reader handed to ini_parse_stream() does the lexical work and inih does the rest:
+ * inih (55, Debian build) cannot read real TiDB's TOML by itself (docs/architecture.md says
+ * why), so the reader handed to ini_parse_stream() does the lexical work and inih does the rest:
  *
  *   reader  reads physical lines of any length (getline), drops indentation, blank lines and
  *           # comments outside quotes, joins a value spread over several lines (arrays,
