@@ -477,7 +477,9 @@ struct tls_conn {
     bufferevent_event_cb f_eventcb;
     void *f_arg;
     struct evbuffer_cb_entry *out_cb;
-    struct event *timer, *kick, *flush, *readmore, *notify;
+    struct event *timer;    /* handshake deadline */
+    struct event *deferred; /* runs the work in todo from the next loop iteration */
+    unsigned todo;          /* DO_* */
     short notify_what; /* events for the user, delivered from our own deferred callback */
 
     bool is_client;
@@ -506,6 +508,21 @@ struct tls_conn {
     bool addr_known;       /* peer.addr came from getpeername */
     struct tls_peer peer;
 };
+
+/* Work done from the next loop iteration, in this order (one event per connection for all
+ * of it: each event costs memory on every idle connection). */
+enum {
+    DO_KICK = 1,     /* client: start the handshake on a transport that is already there */
+    DO_READMORE = 2, /* mbedTLS holds decrypted records the user has not read yet */
+    DO_NOTIFY = 4,   /* report notify_what to the user */
+    DO_FLUSH = 8,    /* encrypt what the user queued */
+};
+
+static void conn_defer(struct tls_conn *c, unsigned what)
+{
+    c->todo |= what;
+    event_active(c->deferred, EV_WRITE, 0);
+}
 
 static void u_readcb(struct bufferevent *u, void *arg);
 static void u_writecb(struct bufferevent *u, void *arg);
@@ -653,11 +670,11 @@ static void conn_push_now(struct tls_conn *c)
 
 /* Reports an event to the user from the next loop iteration. Not bufferevent_trigger_event
  * directly: it drops the event when no callback is set yet (a connection that fails inside
- * tls_bev_wrap, before the user's bufferevent_setcb). */
+ * tls_bev_starttls, before the user's bufferevent_setcb). */
 static void conn_notify(struct tls_conn *c, short what)
 {
     c->notify_what |= what;
-    event_active(c->notify, EV_WRITE, 0);
+    conn_defer(c, DO_NOTIFY);
 }
 
 static void conn_disarm(struct tls_conn *c)
@@ -896,8 +913,8 @@ static void handshake_reason(struct tls_conn *c, int ret, char *buf, size_t len)
 
 static void conn_schedule_flush(struct tls_conn *c)
 {
-    if (c->flush && evbuffer_get_length(bufferevent_get_output(c->bev)) > 0)
-        event_active(c->flush, EV_WRITE, 0);
+    if (c->deferred && evbuffer_get_length(bufferevent_get_output(c->bev)) > 0)
+        conn_defer(c, DO_FLUSH);
 }
 
 static void handshake_done(struct tls_conn *c)
@@ -1157,7 +1174,7 @@ static void u_readcb(struct bufferevent *u, void *arg)
     struct tls_conn *c = arg;
     struct evbuffer *in = bufferevent_get_input(u);
     if (c->busy) { /* re-entered (a pair without deferred callbacks): come back later */
-        event_active(c->readmore, EV_READ, 0);
+        conn_defer(c, DO_READMORE);
         return;
     }
     if (c->state == ST_HANDSHAKE) {
@@ -1176,7 +1193,7 @@ static void u_writecb(struct bufferevent *u, void *arg)
 {
     struct tls_conn *c = arg;
     if (c->busy) { /* re-entered from our own BIO write (pairs): flush later */
-        event_active(c->flush, EV_WRITE, 0);
+        conn_defer(c, DO_FLUSH);
         return;
     }
     if (c->is_client && conn_new_socket(c)) {
@@ -1262,7 +1279,7 @@ static enum bufferevent_filter_result filter_in(struct evbuffer *src, struct evb
     for (;;) {
         if (limit >= 0 && produced >= (size_t)limit) {
             if (mbedtls_ssl_check_pending(&c->ssl))
-                event_active(c->readmore, EV_READ, 0);
+                conn_defer(c, DO_READMORE);
             break;
         }
         struct evbuffer_iovec v;
@@ -1401,11 +1418,8 @@ static void timer_cb(evutil_socket_t fd, short what, void *arg)
     conn_fail(c, why);
 }
 
-static void kick_cb(evutil_socket_t fd, short what, void *arg)
+static void kick(struct tls_conn *c)
 {
-    (void)fd;
-    (void)what;
-    struct tls_conn *c = arg;
     if (!conn_alive(c) || c->state != ST_IDLE)
         return;
     if (bufferevent_getfd(c->u) < 0 && !bufferevent_pair_get_partner(c->u))
@@ -1414,11 +1428,8 @@ static void kick_cb(evutil_socket_t fd, short what, void *arg)
     conn_start(c);
 }
 
-static void flush_cb(evutil_socket_t fd, short what, void *arg)
+static void flush(struct tls_conn *c)
 {
-    (void)fd;
-    (void)what;
-    struct tls_conn *c = arg;
     if (!conn_alive(c) || c->state != ST_OPEN)
         return;
     /* Through the filter's normal path: it looks at EV_WRITE and a non-empty output itself,
@@ -1431,21 +1442,8 @@ static void flush_cb(evutil_socket_t fd, short what, void *arg)
     }
 }
 
-static void readmore_cb(evutil_socket_t fd, short what, void *arg)
+static void notify(struct tls_conn *c)
 {
-    (void)fd;
-    (void)what;
-    struct tls_conn *c = arg;
-    if (!conn_alive(c))
-        return;
-    u_readcb(c->u, c);
-}
-
-static void notify_cb(evutil_socket_t fd, short what, void *arg)
-{
-    (void)fd;
-    (void)what;
-    struct tls_conn *c = arg;
     short ev = c->notify_what;
     c->notify_what = 0;
     if (!conn_alive(c) || !ev)
@@ -1453,12 +1451,31 @@ static void notify_cb(evutil_socket_t fd, short what, void *arg)
     bufferevent_trigger_event(c->bev, ev, 0);
 }
 
+/* The user may free the connection from the notification; the memory stays valid until the
+ * filter's finalizer (a later loop iteration), and each step checks conn_alive. */
+static void deferred_cb(evutil_socket_t fd, short what, void *arg)
+{
+    (void)fd;
+    (void)what;
+    struct tls_conn *c = arg;
+    unsigned todo = c->todo;
+    c->todo = 0;
+    if (todo & DO_KICK)
+        kick(c);
+    if ((todo & DO_READMORE) && conn_alive(c))
+        u_readcb(c->u, c);
+    if (todo & DO_NOTIFY)
+        notify(c);
+    if (todo & DO_FLUSH)
+        flush(c);
+}
+
 static void out_added_cb(struct evbuffer *buf, const struct evbuffer_cb_info *info, void *arg)
 {
     (void)buf;
     struct tls_conn *c = arg;
-    if (info->n_added && c->state == ST_OPEN && c->flush)
-        event_active(c->flush, EV_WRITE, 0);
+    if (info->n_added && c->state == ST_OPEN && c->deferred)
+        conn_defer(c, DO_FLUSH);
 }
 
 void tls_bev_close_notify(struct bufferevent *bev)
@@ -1486,7 +1503,7 @@ int tls_bev_set_plaintext_reply(struct bufferevent *bev, const char *reply)
 
 static void conn_free_events(struct tls_conn *c)
 {
-    struct event *events[] = {c->timer, c->kick, c->flush, c->readmore, c->notify};
+    struct event *events[] = {c->timer, c->deferred};
     for (size_t i = 0; i < sizeof events / sizeof events[0]; i++)
         if (events[i])
             event_free(events[i]);
@@ -1537,7 +1554,7 @@ static void conn_free(void *arg)
 }
 
 /* Server: the handshake starts now (waiting for the ClientHello). Client: wait_connect false
- * starts it from the next loop iteration (transport connected or connecting: tls_bev_wrap);
+ * starts it from the next loop iteration (transport connected or connecting: tls_bev_starttls);
  * true waits for the TCP connection (tls_bev_connect, or evhttp's connect on the filter). */
 static struct bufferevent *wrap(struct tls_ctx *ctx, struct event_base *base,
                                 struct bufferevent *u, const char *host, int port,
@@ -1558,12 +1575,9 @@ static struct bufferevent *wrap(struct tls_ctx *ctx, struct event_base *base,
         return NULL;
     }
     c->timer = evtimer_new(base, timer_cb, c);
-    c->kick = event_new(base, -1, 0, kick_cb, c);
-    c->flush = event_new(base, -1, 0, flush_cb, c);
-    c->readmore = event_new(base, -1, 0, readmore_cb, c);
-    c->notify = event_new(base, -1, 0, notify_cb, c);
+    c->deferred = event_new(base, -1, 0, deferred_cb, c);
     struct bufferevent *bev = NULL;
-    if (c->timer && c->kick && c->flush && c->readmore && c->notify)
+    if (c->timer && c->deferred)
         bev = bufferevent_filter_new(u, filter_in, filter_out, BEV_OPT_CLOSE_ON_FREE, conn_free,
                                      c);
     if (!bev) {
@@ -1583,7 +1597,7 @@ static struct bufferevent *wrap(struct tls_ctx *ctx, struct event_base *base,
     } else if (!wait_connect) {
         if (bufferevent_getfd(u) >= 0)
             conn_new_socket(c); /* STARTTLS: this socket is not a new connection */
-        event_active(c->kick, EV_WRITE, 0);
+        conn_defer(c, DO_KICK);
     }
     return bev;
 }
