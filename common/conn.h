@@ -65,7 +65,8 @@ void conn_listener_detach(struct conn_listener *l);
 void conn_listener_free(struct conn_listener *l);
 
 /* A server connection's bufferevent for a socket that is set later (bufferevent_setfd):
- * TLS with tls (plaintext_reply as tls_bev_set_plaintext_reply), plaintext without. */
+ * TLS with tls (plaintext_reply as tls_bev_set_plaintext_reply: not copied), plaintext
+ * without. */
 struct bufferevent *conn_server_bufferevent(struct event_base *base, struct tls_ctx *tls,
                                             const char *plaintext_reply);
 

@@ -48,6 +48,7 @@
 #include <mbedtls/entropy.h>
 #include <mbedtls/error.h>
 #include <mbedtls/pk.h>
+#include <mbedtls/platform.h>
 #include <mbedtls/ssl.h>
 #include <mbedtls/ssl_ticket.h>
 #include <mbedtls/x509_crt.h>
@@ -504,7 +505,7 @@ struct tls_conn {
     bool setup_failed; /* server: no usable cert+key for this connection */
     unsigned char first[16]; /* the first bytes the peer sent, to recognise plaintext */
     size_t nfirst;
-    char *plaintext_reply; /* server: sent to a peer that speaks plaintext (NULL: nothing) */
+    const char *plaintext_reply; /* server: sent to a peer that speaks plaintext (not ours) */
     bool addr_known;       /* peer.addr came from getpeername */
     struct tls_peer peer;
 };
@@ -677,10 +678,13 @@ static void conn_notify(struct tls_conn *c, short what)
     conn_defer(c, DO_NOTIFY);
 }
 
+/* The deadline's event exists only while a handshake may run: an idle connection does not
+ * carry it. (Freeing a timer from its own callback is fine: libevent is done with it.) */
 static void conn_disarm(struct tls_conn *c)
 {
     if (c->timer)
-        evtimer_del(c->timer);
+        event_free(c->timer);
+    c->timer = NULL;
 }
 
 /* A client's underlying may get a new socket later (evhttp): we notice it by its first
@@ -917,6 +921,24 @@ static void conn_schedule_flush(struct tls_conn *c)
         conn_defer(c, DO_FLUSH);
 }
 
+/* mbedTLS 2.28 keeps the peer's certificate in the session for the connection's whole life
+ * (MBEDTLS_SSL_KEEP_PEER_CERTIFICATE): about 1.4 KB on every idle connection. Once the
+ * handshake is over, what we need of it (CN, checks) is done; renegotiation is off and the
+ * session ticket was written before the end of the handshake, so nothing reads it again. */
+static void conn_drop_peer_cert(struct tls_conn *c)
+{
+#if defined(MBEDTLS_SSL_KEEP_PEER_CERTIFICATE)
+    mbedtls_ssl_session *sess = c->ssl.session;
+    if (sess && sess->peer_cert) {
+        mbedtls_x509_crt_free(sess->peer_cert);
+        mbedtls_free(sess->peer_cert);
+        sess->peer_cert = NULL;
+    }
+#else
+    (void)c;
+#endif
+}
+
 static void handshake_done(struct tls_conn *c)
 {
     const char *v = mbedtls_ssl_get_version(&c->ssl);
@@ -989,6 +1011,7 @@ static void handshake_done(struct tls_conn *c)
         conn_session_key(c, key, sizeof key);
         sess_store(c->ctx, key, &c->ssl);
     }
+    conn_drop_peer_cert(c);
     conn_notify(c, BEV_EVENT_CONNECTED);
     conn_schedule_flush(c);
 }
@@ -1050,10 +1073,15 @@ static void handshake_step(struct tls_conn *c)
     conn_fail(c, why);
 }
 
+static void timer_cb(evutil_socket_t fd, short what, void *arg);
+
 static void conn_arm_timer(struct tls_conn *c)
 {
     struct timeval tv = {c->ctx->hs_timeout_ms / 1000, (c->ctx->hs_timeout_ms % 1000) * 1000};
-    evtimer_add(c->timer, &tv);
+    if (!c->timer)
+        c->timer = evtimer_new(c->base, timer_cb, c);
+    if (c->timer)
+        evtimer_add(c->timer, &tv);
 }
 
 /* (Re)starts a handshake on the current transport. What the transport holds stays: input
@@ -1493,11 +1521,7 @@ int tls_bev_set_plaintext_reply(struct bufferevent *bev, const char *reply)
     struct tls_conn *c = conn_of(bev);
     if (!c)
         return -1;
-    char *copy = reply ? strdup(reply) : NULL;
-    if (reply && !copy)
-        return -1;
-    free(c->plaintext_reply);
-    c->plaintext_reply = copy;
+    c->plaintext_reply = reply;
     return 0;
 }
 
@@ -1548,7 +1572,6 @@ static void conn_free(void *arg)
         mbedtls_ssl_free(&c->ssl);
     gen_unref(c->gen);
     ctx_unref(c->ctx);
-    free(c->plaintext_reply);
     free(c->host);
     free(c);
 }
@@ -1574,10 +1597,9 @@ static struct bufferevent *wrap(struct tls_ctx *ctx, struct event_base *base,
         free(c);
         return NULL;
     }
-    c->timer = evtimer_new(base, timer_cb, c);
     c->deferred = event_new(base, -1, 0, deferred_cb, c);
     struct bufferevent *bev = NULL;
-    if (c->timer && c->deferred)
+    if (c->deferred)
         bev = bufferevent_filter_new(u, filter_in, filter_out, BEV_OPT_CLOSE_ON_FREE, conn_free,
                                      c);
     if (!bev) {

@@ -107,8 +107,9 @@ struct bufferevent *tls_bev_connect(struct tls_ctx *ctx, struct event_base *base
 struct bufferevent *tls_bev_client_new(struct tls_ctx *ctx, struct event_base *base,
                                        const char *host, int port);
 
-/* Server: bytes sent to the peer when it speaks plaintext instead of TLS (copied; NULL: none,
- * the default). For a service whose plaintext clients deserve an answer in their protocol. */
+/* Server: bytes sent to the peer when it speaks plaintext instead of TLS (NULL: none, the
+ * default). Not copied: reply must outlive the connection (a string literal). For a service
+ * whose plaintext clients deserve an answer in their protocol. */
 int tls_bev_set_plaintext_reply(struct bufferevent *bev, const char *reply);
 /* Sends close_notify now (once), ahead of a close the caller cannot hook otherwise (evhttp
  * shuts the socket down before the bufferevent is freed). No-op for a non-TLS bufferevent. */
