@@ -507,6 +507,8 @@ struct tls_conn {
     size_t nfirst;
     const char *plaintext_reply; /* server: sent to a peer that speaks plaintext (not ours) */
     bool addr_known;       /* peer.addr came from getpeername */
+    bool peer_gone;        /* a direct send found the connection reset */
+    bool batching;         /* server handshake step: records wait for one send */
     struct tls_peer peer;
 };
 
@@ -667,6 +669,19 @@ static void conn_push_now(struct tls_conn *c)
             break;
         buf_drain(out, (size_t)n);
     }
+    if (evbuffer_get_length(out) > 0) /* the rest when the kernel takes it */
+        bufferevent_enable(c->u, EV_WRITE);
+}
+
+/* Queues bytes for the socket. A server's transport writes with EV_WRITE off while nothing
+ * is queued (a socket bufferevent with EV_WRITE on wakes up once per enable just to find its
+ * output empty): turn it on whenever something waits. */
+static int conn_queue(struct tls_conn *c, const void *data, size_t len)
+{
+    if (evbuffer_add(bufferevent_get_output(c->u), data, len) != 0)
+        return -1;
+    bufferevent_enable(c->u, EV_WRITE);
+    return 0;
 }
 
 /* Reports an event to the user from the next loop iteration. Not bufferevent_trigger_event
@@ -734,10 +749,47 @@ static void conn_eof(struct tls_conn *c)
     conn_notify(c, BEV_EVENT_EOF | BEV_EVENT_READING);
 }
 
+/* Reads what the kernel holds for us into the transport's input now (a peer that has just
+ * reset the connection may have sent an alert first that says why). */
+static void conn_pull_input(struct tls_conn *c)
+{
+    evutil_socket_t fd = bufferevent_getfd(c->u);
+    struct evbuffer *in = bufferevent_get_input(c->u);
+    evbuffer_unfreeze(in, 0);
+    while (fd >= 0 && evbuffer_read(in, fd, TLS_REC_CHUNK) > 0)
+        ;
+    evbuffer_freeze(in, 0);
+}
+
+/* Records go straight to the kernel when nothing is queued ahead of them (so order is kept).
+ * Queued, each flight would cost the socket bufferevent a write-event round trip (an epoll
+ * change, a wakeup, another change): more than the resumed handshake's own work in system
+ * calls. What the kernel does not take now is queued, and libevent writes it when it can. */
 static int bio_send(void *arg, const unsigned char *buf, size_t len)
 {
     struct tls_conn *c = arg;
-    if (evbuffer_add(bufferevent_get_output(c->u), buf, len) != 0)
+    struct evbuffer *out = bufferevent_get_output(c->u);
+    evutil_socket_t fd = bufferevent_getfd(c->u);
+    size_t sent = 0;
+    if (c->batching) { /* a server's handshake flight: one send after mbedTLS returns */
+        if (evbuffer_add(out, buf, len) != 0)
+            return MBEDTLS_ERR_SSL_ALLOC_FAILED;
+        return (int)len;
+    }
+    if (fd >= 0 && c->state != ST_IDLE && !c->peer_gone && evbuffer_get_length(out) == 0) {
+        ssize_t n = send(fd, buf, len, MSG_NOSIGNAL | MSG_DONTWAIT);
+        if (n > 0) {
+            sent = (size_t)n;
+        } else if (n < 0 && (errno == EPIPE || errno == ECONNRESET)) {
+            /* Gone: mbedTLS's next read finds the alert it may have sent, or the close. */
+            c->peer_gone = true;
+            conn_pull_input(c);
+            return (int)len;
+        }
+    }
+    if (c->peer_gone)
+        return (int)len;
+    if (sent < len && conn_queue(c, buf + sent, len - sent) != 0)
         return MBEDTLS_ERR_SSL_ALLOC_FAILED;
     return (int)len;
 }
@@ -1040,12 +1092,17 @@ static void handshake_step(struct tls_conn *c)
                                               MBEDTLS_SSL_ALERT_MSG_INTERNAL_ERROR};
         char why[sizeof c->peer.error];
         snprintf(why, sizeof why, "%s", c->peer.error);
-        evbuffer_add(bufferevent_get_output(c->u), alert, sizeof alert);
+        conn_queue(c, alert, sizeof alert);
         conn_fail(c, why);
         return;
     }
     c->busy = true;
+    /* mbedTLS sends each record of a flight on its own; a server's EV_WRITE is off (see
+     * conn_queue), so they can gather in the output and leave in one system call. */
+    c->batching = !c->is_client && evbuffer_get_length(bufferevent_get_output(c->u)) == 0;
     int ret = mbedtls_ssl_handshake(&c->ssl);
+    c->batching = false;
+    conn_push_now(c);
     c->busy = false;
     if (ret == 0) {
         handshake_done(c);
@@ -1068,7 +1125,7 @@ static void handshake_step(struct tls_conn *c)
     if (!c->is_client && c->plaintext_reply && looks_like_plaintext(c->first, c->nfirst)) {
         struct evbuffer *out = bufferevent_get_output(c->u);
         buf_clear(out);
-        evbuffer_add(out, c->plaintext_reply, strlen(c->plaintext_reply));
+        conn_queue(c, c->plaintext_reply, strlen(c->plaintext_reply));
     }
     conn_fail(c, why);
 }
@@ -1103,6 +1160,7 @@ static void conn_start(struct tls_conn *c)
     c->attempt_logged = false;
     c->verify_called = false;
     c->multi_cn = false;
+    c->peer_gone = false;
     c->verify_flags = 0;
     c->close_sent = false;
     c->setup_failed = false;
@@ -1152,8 +1210,9 @@ static void conn_start(struct tls_conn *c)
     conn_arm_timer(c);
     /* The handshake needs to read, whatever the user enabled (docs/transport.md). And a socket
      * bufferevent disables its own EV_READ on EOF and EV_WRITE on a write error: undo that
-     * on a reused underlying (evhttp reconnects on the same bufferevent). */
-    bufferevent_enable(c->u, EV_READ | EV_WRITE);
+     * on a reused underlying (evhttp reconnects on the same bufferevent). A server writes
+     * with EV_WRITE off while nothing is queued (conn_queue). */
+    bufferevent_enable(c->u, c->is_client ? EV_READ | EV_WRITE : EV_READ);
     bufferevent_enable(c->bev, EV_READ);
     handshake_step(c);
 }
@@ -1632,17 +1691,23 @@ struct bufferevent *tls_bev_starttls(struct tls_ctx *ctx, struct event_base *bas
     return wrap(ctx, base, plain, host, 0, false);
 }
 
+/* The socket is set last, once the filter has enabled and suspended what it wanted: each of
+ * those steps on a live socket is a system call (epoll_ctl), on no socket it is free. */
 struct bufferevent *tls_bev_accept(struct tls_ctx *ctx, struct event_base *base,
                                    evutil_socket_t fd)
 {
-    struct bufferevent *u = bufferevent_socket_new(base, fd, BEV_OPT_CLOSE_ON_FREE);
-    if (!u) {
-        evutil_closesocket(fd);
+    struct bufferevent *u = bufferevent_socket_new(base, -1, BEV_OPT_CLOSE_ON_FREE);
+    struct bufferevent *bev = u ? wrap(ctx, base, u, NULL, 0, false) : NULL;
+    if (!bev) {
+        if (u)
+            bufferevent_free(u);
+        if (fd >= 0)
+            evutil_closesocket(fd);
         return NULL;
     }
-    struct bufferevent *bev = wrap(ctx, base, u, NULL, 0, false);
-    if (!bev)
-        bufferevent_free(u);
+    bufferevent_disable(u, EV_WRITE); /* nothing to write yet: see conn_queue */
+    if (fd >= 0)
+        bufferevent_setfd(u, fd);
     return bev;
 }
 
