@@ -392,6 +392,17 @@ void tls_ctx_set_handshake_timeout(struct tls_ctx *ctx, int ms)
         ctx->hs_timeout_ms = ms > 0 ? ms : TLS_DEFAULT_HS_TIMEOUT_MS;
 }
 
+int tls_cert_file_cn(const char *path, char *cn, size_t cnlen, char *err, size_t errlen)
+{
+    mbedtls_x509_crt crt;
+    mbedtls_x509_crt_init(&crt);
+    int ret = parse_crt_file(&crt, "cert-path", path, err, errlen) == 0 ? 0 : -1;
+    if (ret == 0)
+        x509_subject_cn(&crt, cn, cnlen);
+    mbedtls_x509_crt_free(&crt);
+    return ret;
+}
+
 bool tls_cn_allowed(const char *cn, char *const *allowed, size_t n)
 {
     if (n == 0)

@@ -137,6 +137,10 @@ const struct tls_peer *tls_bev_peer(struct bufferevent *bev);
  * does not complete the handshake in time gets BEV_EVENT_ERROR ("did not complete within"). */
 void tls_ctx_set_handshake_timeout(struct tls_ctx *ctx, int ms);
 
+/* The subject CN of the certificate in a PEM file (e.g. a daemon's own cert-path, so that
+ * peer-only endpoints can admit the CN its peers present). -1 with err naming the file. */
+int tls_cert_file_cn(const char *path, char *cn, size_t cnlen, char *err, size_t errlen);
+
 /* Exact-match allow-list check; an empty list allows everyone. */
 bool tls_cn_allowed(const char *cn, char *const *allowed, size_t n);
 

@@ -8,7 +8,7 @@
 #include <time.h>
 
 #include "log.h"
-#include "pd_cert.h"
+#include "tls.h"
 #include "pd_tso.h"
 
 #define HEARTBEAT_MS 250
@@ -646,7 +646,7 @@ struct pd_member *pd_member_new(struct event_base *base, const struct pd_config 
         pd_member_free(m);
         return NULL;
     }
-    if (cfg->tls && pd_cert_file_cn(cfg->security.cert_path, m->own_cn, sizeof m->own_cn, err,
+    if (cfg->tls && tls_cert_file_cn(cfg->security.cert_path, m->own_cn, sizeof m->own_cn, err,
                                     errlen) != 0) {
         pd_member_free(m);
         return NULL;
