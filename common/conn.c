@@ -2,6 +2,7 @@
 #include "conn.h"
 
 #include "log.h"
+#include "url.h"
 
 #include <arpa/inet.h>
 #include <errno.h>
@@ -36,22 +37,6 @@ struct pending_accept {
     void *arg;
 };
 
-static void fmt_addr(const struct sockaddr *sa, char *buf, size_t len)
-{
-    char ip[INET6_ADDRSTRLEN] = "?";
-    if (sa->sa_family == AF_INET) {
-        const struct sockaddr_in *in = (const struct sockaddr_in *)sa;
-        inet_ntop(AF_INET, &in->sin_addr, ip, sizeof ip);
-        snprintf(buf, len, "%s:%u", ip, (unsigned)ntohs(in->sin_port));
-    } else if (sa->sa_family == AF_INET6) {
-        const struct sockaddr_in6 *in6 = (const struct sockaddr_in6 *)sa;
-        inet_ntop(AF_INET6, &in6->sin6_addr, ip, sizeof ip);
-        snprintf(buf, len, "[%s]:%u", ip, (unsigned)ntohs(in6->sin6_port));
-    } else {
-        snprintf(buf, len, "unknown");
-    }
-}
-
 void conn_peer_get(struct bufferevent *bev, struct conn_peer *out)
 {
     memset(out, 0, sizeof *out);
@@ -70,7 +55,7 @@ void conn_peer_get(struct bufferevent *bev, struct conn_peer *out)
     struct sockaddr_storage ss;
     socklen_t sl = sizeof ss;
     if (fd >= 0 && getpeername(fd, (struct sockaddr *)&ss, &sl) == 0)
-        fmt_addr((struct sockaddr *)&ss, out->addr, sizeof out->addr);
+        url_sockaddr_str((struct sockaddr *)&ss, out->addr, sizeof out->addr);
     else
         snprintf(out->addr, sizeof out->addr, "unknown");
 }

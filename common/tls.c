@@ -37,6 +37,7 @@
 #include "tls.h"
 
 #include "log.h"
+#include "url.h"
 #include "x509util.h"
 
 #include <arpa/inet.h>
@@ -568,22 +569,6 @@ static struct tls_conn *conn_of(struct bufferevent *bev)
     return c->bev == bev ? c : NULL;
 }
 
-static void fmt_sockaddr(const struct sockaddr *sa, char *buf, size_t len)
-{
-    char ip[INET6_ADDRSTRLEN] = "?";
-    if (sa->sa_family == AF_INET) {
-        const struct sockaddr_in *in = (const struct sockaddr_in *)sa;
-        inet_ntop(AF_INET, &in->sin_addr, ip, sizeof ip);
-        snprintf(buf, len, "%s:%u", ip, (unsigned)ntohs(in->sin_port));
-    } else if (sa->sa_family == AF_INET6) {
-        const struct sockaddr_in6 *in6 = (const struct sockaddr_in6 *)sa;
-        inet_ntop(AF_INET6, &in6->sin6_addr, ip, sizeof ip);
-        snprintf(buf, len, "[%s]:%u", ip, (unsigned)ntohs(in6->sin6_port));
-    } else {
-        snprintf(buf, len, "local");
-    }
-}
-
 /* The peer's address: from the socket as soon as there is one (evhttp sets the fd after
  * creating the bufferevent; a socket reset by the peer no longer has one), else what the
  * client dialed. */
@@ -595,7 +580,7 @@ static void conn_fill_addr(struct tls_conn *c)
     struct sockaddr_storage ss;
     socklen_t sl = sizeof ss;
     if (fd >= 0 && getpeername(fd, (struct sockaddr *)&ss, &sl) == 0) {
-        fmt_sockaddr((struct sockaddr *)&ss, c->peer.addr, sizeof c->peer.addr);
+        url_sockaddr_str((struct sockaddr *)&ss, c->peer.addr, sizeof c->peer.addr);
         c->addr_known = ss.ss_family == AF_INET || ss.ss_family == AF_INET6;
         return;
     }

@@ -11,6 +11,8 @@
  *   ("bad URL 'x': port must be a number from 1 to 65535").
  * - url_host_port writes "host:port" ("[::1]:2379" for IPv6) for logs and Host headers; a
  *   buffer of URL_HOST_PORT_LEN always holds it.
+ * - url_sockaddr_str writes a socket address the same way ("127.0.0.1:51234",
+ *   "[::1]:2379"), "unknown" for other families: the peer addresses of logs and TLS facts.
  */
 #ifndef TISIM_URL_H
 #define TISIM_URL_H
@@ -31,5 +33,7 @@ struct url {
 int url_parse(const char *text, bool scheme_required, struct url *u, char *err, size_t errlen);
 bool url_is_https(const struct url *u);
 void url_host_port(const struct url *u, char *buf, size_t len);
+struct sockaddr;
+void url_sockaddr_str(const struct sockaddr *sa, char *buf, size_t len);
 
 #endif

@@ -1,7 +1,6 @@
 /* test_conn.c — the connection layer: plaintext and TLS services on real loopback sockets,
  * the peer facts a service gets, dial failures in the transport's words, and the accept
  * backoff when the process runs out of file descriptors. */
-#define _XOPEN_SOURCE 700
 #include <stdarg.h>
 #include <stddef.h>
 #include <setjmp.h>
@@ -13,7 +12,6 @@
 #include <event2/buffer.h>
 #include <event2/bufferevent.h>
 #include <event2/event.h>
-#include <ftw.h>
 #include <netinet/in.h>
 #include <signal.h>
 #include <stdbool.h>
@@ -50,14 +48,6 @@ static double now_ms(void)
     return ts.tv_sec * 1000.0 + ts.tv_nsec / 1e6;
 }
 
-static int rm_entry(const char *p, const struct stat *sb, int flag, struct FTW *ftw)
-{
-    (void)sb;
-    (void)flag;
-    (void)ftw;
-    return remove(p);
-}
-
 static int group_setup(void **state)
 {
     (void)state;
@@ -78,7 +68,7 @@ static int group_teardown(void **state)
 {
     (void)state;
     if (g_dir[0])
-        nftw(g_dir, rm_entry, 16, FTW_DEPTH | FTW_PHYS);
+        tu_rm_rf(g_dir);
     return 0;
 }
 

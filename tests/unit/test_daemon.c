@@ -47,14 +47,9 @@ static int teardown(void **state)
 
 static char *read_log(void)
 {
-    FILE *f = fopen(g_path, "r");
-    assert_non_null(f);
-    char *buf = calloc(1, 65536);
-    assert_non_null(buf);
-    size_t n = fread(buf, 1, 65535, f);
-    buf[n] = '\0';
-    fclose(f);
-    return buf;
+    char *text = tu_read_file(g_path);
+    assert_non_null(text);
+    return text;
 }
 
 /* In the child: a daemon logging into g_path, or exit 3. */

@@ -4,7 +4,6 @@
  * is silent). Every client-side test runs twice: over plain HTTP and over mutual TLS with
  * certificates made by certgen in a temp dir. Every wait drives the event loop until a
  * condition or a deadline, never forever; nothing asserts on elapsed time. */
-#define _XOPEN_SOURCE 700 /* nftw */
 #include <stdarg.h>
 #include <stddef.h>
 #include <setjmp.h>
@@ -16,7 +15,6 @@
 #include <event2/event.h>
 #include <event2/http.h>
 #include <event2/keyvalq_struct.h>
-#include <ftw.h>
 #include <jansson.h>
 #include <netinet/in.h>
 #include <signal.h>
@@ -44,14 +42,6 @@ static char g_dir[256];
 /* ---------------------------------------------------------------------------------------- */
 /* Certificates and TLS settings                                                             */
 
-static int rm_entry(const char *p, const struct stat *sb, int flag, struct FTW *ftw)
-{
-    (void)sb;
-    (void)flag;
-    (void)ftw;
-    return remove(p);
-}
-
 static int group_setup(void **state)
 {
     (void)state;
@@ -73,7 +63,7 @@ static int group_teardown(void **state)
 {
     (void)state;
     if (g_dir[0])
-        nftw(g_dir, rm_entry, 16, FTW_DEPTH | FTW_PHYS);
+        tu_rm_rf(g_dir);
     return 0;
 }
 

@@ -10,7 +10,6 @@
  *   extensions, a big body, a plaintext server behind an https URL;
  * - a listening socket nobody accepts on: a server that never answers.
  * Certificates come from certgen in a temp dir. */
-#define _XOPEN_SOURCE 700 /* nftw */
 #include <stdarg.h>
 #include <stddef.h>
 #include <setjmp.h>
@@ -23,7 +22,6 @@
 #include <event2/event.h>
 #include <event2/http.h>
 #include <fcntl.h>
-#include <ftw.h>
 #include <netinet/in.h>
 #include <signal.h>
 #include <stdbool.h>
@@ -441,19 +439,11 @@ static int make_certs(void)
     return r ? -1 : 0;
 }
 
-static int rm_entry(const char *path, const struct stat *sb, int flag, struct FTW *ftw)
-{
-    (void)sb;
-    (void)flag;
-    (void)ftw;
-    return remove(path);
-}
-
 static void cleanup_all(void)
 {
     kill_children();
     if (g_dir[0]) {
-        nftw(g_dir, rm_entry, 16, FTW_DEPTH | FTW_PHYS);
+        tu_rm_rf(g_dir);
         g_dir[0] = '\0';
     }
 }

@@ -6,7 +6,6 @@
  * Certificates come from certgen in a temp dir. Every wait drives the loop until a condition
  * or a deadline (never forever). Every rejection test also shows the good case passing in the
  * same setup. */
-#define _XOPEN_SOURCE 700 /* nftw */
 #include <stdarg.h>
 #include <stddef.h>
 #include <setjmp.h>
@@ -22,7 +21,6 @@
 #include <event2/keyvalq_struct.h>
 #include <event2/listener.h>
 #include <fcntl.h>
-#include <ftw.h>
 #include <netinet/in.h>
 #include <signal.h>
 #include <stdbool.h>
@@ -94,14 +92,6 @@ static void make_cert(const char *name, const char *cn, const char *const *sans,
 static const char *const SERVER_SANS[] = {"127.0.0.1", "::1", "localhost"};
 static const char *const NOIP_SANS[] = {"example.com"};
 
-static int rm_entry(const char *p, const struct stat *sb, int flag, struct FTW *ftw)
-{
-    (void)sb;
-    (void)flag;
-    (void)ftw;
-    return remove(p);
-}
-
 static int group_setup(void **state)
 {
     (void)state;
@@ -143,7 +133,7 @@ static int group_teardown(void **state)
     certgen_free(g_ca);
     certgen_free(g_ca2);
     if (g_dir[0])
-        nftw(g_dir, rm_entry, 16, FTW_DEPTH | FTW_PHYS);
+        tu_rm_rf(g_dir);
     return 0;
 }
 
