@@ -508,6 +508,7 @@ struct tls_conn {
     bool attempt_logged; /* one log_handshake per attempt */
     bool verify_called;
     bool multi_cn; /* the client certificate's subject has several CNs */
+    bool long_cn;  /* ... or a CN too long for peer.cn (never compared cut) */
     uint32_t verify_flags;
     bool close_sent;
     bool busy;         /* inside mbedTLS */
@@ -811,13 +812,14 @@ static int verify_cb(void *arg, mbedtls_x509_crt *crt, int depth, uint32_t *flag
     struct tls_conn *c = arg;
     c->verify_called = true;
     if (depth == 0) {
-        x509_subject_cn(crt, c->peer.cn, sizeof c->peer.cn);
+        bool cut = x509_subject_cn(crt, c->peer.cn, sizeof c->peer.cn) >= sizeof c->peer.cn;
         if (c->is_client) {
             if (!c->host || !x509_host_matches(crt, c->host))
                 *flags |= MBEDTLS_X509_BADCERT_CN_MISMATCH;
-        } else if (x509_subject_cn_count(crt) > 1) {
+        } else if (x509_subject_cn_count(crt) > 1 || cut) {
             *flags |= MBEDTLS_X509_BADCERT_OTHER;
-            c->multi_cn = true;
+            c->multi_cn = !cut;
+            c->long_cn = cut;
         } else if (c->ctx->cn_check == TLS_CN_HANDSHAKE &&
                    !tls_cn_allowed(c->peer.cn, c->ctx->allowed, c->ctx->n_allowed)) {
             /* mbedTLS 2.28 answers BADCERT_OTHER with a fatal access_denied alert. */
@@ -882,6 +884,9 @@ static void client_cert_reason(const struct tls_conn *c, uint32_t flags, char *b
     if (c->multi_cn) {
         snprintf(buf, len, "client certificate rejected: its subject has several Common Name "
                  "attributes (ambiguous: only one is allowed)");
+    } else if (c->long_cn) {
+        snprintf(buf, len, "client certificate rejected: its Common Name is longer than %zu "
+                 "bytes", sizeof c->peer.cn - 1);
     } else if (flags & MBEDTLS_X509_BADCERT_OTHER) {
         snprintf(buf, len, "client certificate rejected: its Common Name \"%s\" is not in the "
                  "allow-list", c->peer.cn);
@@ -998,8 +1003,7 @@ static void handshake_done(struct tls_conn *c)
     c->peer.resumed = !c->verify_called;
     const mbedtls_x509_crt *pc = mbedtls_ssl_get_peer_cert(&c->ssl);
     c->peer.cn[0] = '\0';
-    if (pc)
-        x509_subject_cn(pc, c->peer.cn, sizeof c->peer.cn);
+    bool cn_cut = pc && x509_subject_cn(pc, c->peer.cn, sizeof c->peer.cn) >= sizeof c->peer.cn;
     conn_fill_addr(c);
 
     /* Again after every handshake: mbedTLS skips the verify callback on resumption, and a
@@ -1019,8 +1023,8 @@ static void handshake_done(struct tls_conn *c)
     if (c->is_client) {
         c->peer.cn_allowed = true;
     } else {
-        c->peer.cn_allowed =
-            pc != NULL && tls_cn_allowed(c->peer.cn, c->ctx->allowed, c->ctx->n_allowed);
+        c->peer.cn_allowed = pc != NULL && !cn_cut &&
+                             tls_cn_allowed(c->peer.cn, c->ctx->allowed, c->ctx->n_allowed);
         if (!pc) {
             mbedtls_ssl_send_alert_message(&c->ssl, MBEDTLS_SSL_ALERT_LEVEL_FATAL,
                                            MBEDTLS_SSL_ALERT_MSG_HANDSHAKE_FAILURE);
@@ -1156,6 +1160,7 @@ static void conn_start(struct tls_conn *c)
     c->attempt_logged = false;
     c->verify_called = false;
     c->multi_cn = false;
+    c->long_cn = false;
     c->peer_gone = false;
     c->verify_flags = 0;
     c->close_sent = false;

@@ -8,7 +8,7 @@
 #include <string.h>
 #include <strings.h>
 
-void x509_subject_cn(const mbedtls_x509_crt *crt, char *buf, size_t len)
+size_t x509_subject_cn(const mbedtls_x509_crt *crt, char *buf, size_t len)
 {
     buf[0] = '\0';
     for (const mbedtls_x509_name *n = crt ? &crt->subject : NULL; n; n = n->next) {
@@ -20,8 +20,9 @@ void x509_subject_cn(const mbedtls_x509_crt *crt, char *buf, size_t len)
             buf[o++] = (c >= 0x20 && c < 0x7f) ? (char)c : '?';
         }
         buf[o] = '\0';
-        return;
+        return n->val.len;
     }
+    return 0;
 }
 
 int x509_subject_cn_count(const mbedtls_x509_crt *crt)

@@ -3,7 +3,9 @@
  *
  * Contract:
  * - x509_subject_cn: the subject CN of crt as a NUL-terminated string ("" when there is none;
- *   bytes that are not printable ASCII become '?', so the result is safe to log).
+ *   bytes that are not printable ASCII become '?', so the result is safe to log). Returns the
+ *   CN's full length, like snprintf: >= len means it was cut, and a cut CN must never be
+ *   compared with an allow-list (its prefix could match an entry).
  * - x509_subject_cn_count: how many CN attributes the subject holds (a cert with more than
  *   one is refused by servers: which one counts is ambiguous).
  * - x509_host_matches: true when host (a DNS name or an IPv4/IPv6 literal) is covered by a
@@ -11,7 +13,7 @@
  *   iPAddress (byte-exact; mbedTLS 2.28 does not check IP SANs itself). The CN is never
  *   used, not even when the cert has no SANs (as Go's crypto/tls since 1.15).
  * - tls_conf_defaults: TLS 1.2 only, the explicit AEAD ECDHE suites and curves we support
- *   (secp256r1 first, x25519), RNG wiring. One place so server and client agree.
+ *   (x25519 first, then secp256r1 for P-256 certificates), RNG wiring. One place so server and client agree.
  * - tls_alert_reason: a sentence for a received TLS alert code, from the point of view of the
  *   side that received it ("the server refused our certificate's Common Name", ...).
  * - tls_verify_reason: a sentence for mbedTLS X.509 verify flags ("certificate has expired",
@@ -26,7 +28,7 @@
 #include <stdbool.h>
 #include <stddef.h>
 
-void x509_subject_cn(const mbedtls_x509_crt *crt, char *buf, size_t len);
+size_t x509_subject_cn(const mbedtls_x509_crt *crt, char *buf, size_t len);
 int x509_subject_cn_count(const mbedtls_x509_crt *crt);
 bool x509_host_matches(const mbedtls_x509_crt *crt, const char *host);
 void tls_conf_defaults(mbedtls_ssl_config *conf, int (*f_rng)(void *, unsigned char *, size_t),

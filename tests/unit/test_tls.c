@@ -33,6 +33,15 @@
 #include <unistd.h>
 
 #include "certgen.h"
+
+#include <mbedtls/ctr_drbg.h>
+#include <mbedtls/ecp.h>
+#include <mbedtls/entropy.h>
+#include <mbedtls/pk.h>
+#include <mbedtls/x509_crt.h>
+#include <mbedtls/asn1write.h>
+#include <mbedtls/oid.h>
+#include <mbedtls/x509_csr.h>
 #include "testutil.h"
 #include "conn.h"
 #include "http.h"
@@ -1614,6 +1623,108 @@ static void test_two_common_names(void **state)
     world_free(&w);
 }
 
+/* A leaf signed by ca.pem with any subject CN, written with mbedTLS directly: certgen and
+ * openssl both refuse a CN over 64 characters (X.509's bound), a hostile CA need not. */
+static void raw_cert(const char *name, const char *cn)
+{
+    char cap[300], kap[300], cp[300], kp[300], kn[80];
+    path_of(cap, sizeof cap, "ca.pem");
+    path_of(kap, sizeof kap, "ca-key.pem");
+    snprintf(kn, sizeof kn, "%s.pem", name);
+    path_of(cp, sizeof cp, kn);
+    snprintf(kn, sizeof kn, "%s-key.pem", name);
+    path_of(kp, sizeof kp, kn);
+    mbedtls_entropy_context ent;
+    mbedtls_ctr_drbg_context drbg;
+    mbedtls_pk_context key, cakey;
+    mbedtls_x509_crt ca;
+    mbedtls_x509write_cert w;
+    mbedtls_entropy_init(&ent);
+    mbedtls_ctr_drbg_init(&drbg);
+    mbedtls_pk_init(&key);
+    mbedtls_pk_init(&cakey);
+    mbedtls_x509_crt_init(&ca);
+    mbedtls_x509write_crt_init(&w);
+    assert_int_equal(mbedtls_ctr_drbg_seed(&drbg, mbedtls_entropy_func, &ent, NULL, 0), 0);
+    assert_int_equal(mbedtls_x509_crt_parse_file(&ca, cap), 0);
+    assert_int_equal(mbedtls_pk_parse_keyfile(&cakey, kap, NULL), 0);
+    assert_int_equal(mbedtls_pk_setup(&key, mbedtls_pk_info_from_type(MBEDTLS_PK_ECKEY)), 0);
+    assert_int_equal(mbedtls_ecp_gen_key(MBEDTLS_ECP_DP_SECP256R1, mbedtls_pk_ec(key),
+                                         mbedtls_ctr_drbg_random, &drbg), 0);
+    mbedtls_mpi serial;
+    mbedtls_mpi_init(&serial);
+    mbedtls_mpi_lset(&serial, 4242);
+    mbedtls_x509write_crt_set_serial(&w, &serial);
+    mbedtls_x509write_crt_set_subject_key(&w, &key);
+    mbedtls_x509write_crt_set_issuer_key(&w, &cakey);
+    /* set_subject_name stops at 256 bytes an attribute; the named-data list does not */
+    mbedtls_asn1_named_data *d = mbedtls_asn1_store_named_data(
+        &w.subject, MBEDTLS_OID_AT_CN, MBEDTLS_OID_SIZE(MBEDTLS_OID_AT_CN),
+        (const unsigned char *)cn, strlen(cn));
+    assert_non_null(d);
+    d->val.tag = MBEDTLS_ASN1_UTF8_STRING;
+    char issuer[256];
+    assert_true(mbedtls_x509_dn_gets(issuer, sizeof issuer, &ca.subject) > 0);
+    assert_int_equal(mbedtls_x509write_crt_set_issuer_name(&w, issuer), 0);
+    mbedtls_x509write_crt_set_md_alg(&w, MBEDTLS_MD_SHA256);
+    assert_int_equal(mbedtls_x509write_crt_set_validity(&w, "20200101000000", "20991231235959"),
+                     0);
+    static unsigned char pem[4096];
+    assert_int_equal(mbedtls_x509write_crt_pem(&w, pem, sizeof pem, mbedtls_ctr_drbg_random,
+                                               &drbg), 0);
+    FILE *f = fopen(cp, "w");
+    assert_non_null(f);
+    fputs((char *)pem, f);
+    fclose(f);
+    assert_int_equal(mbedtls_pk_write_key_pem(&key, pem, sizeof pem), 0);
+    f = fopen(kp, "w");
+    assert_non_null(f);
+    fputs((char *)pem, f);
+    fclose(f);
+    mbedtls_mpi_free(&serial);
+    mbedtls_x509write_crt_free(&w);
+    mbedtls_x509_crt_free(&ca);
+    mbedtls_pk_free(&cakey);
+    mbedtls_pk_free(&key);
+    mbedtls_ctr_drbg_free(&drbg);
+    mbedtls_entropy_free(&ent);
+}
+
+/* A CN longer than the peer facts hold: cut, it could equal an allow-list entry (its first
+ * 255 bytes); it is refused, while the entry's own holder is let in. */
+static void test_overlong_common_name(void **state)
+{
+    (void)state;
+    struct world w;
+    world_init(&w);
+    char prefix[256], longcn[301];
+    memset(prefix, 'A', 255);
+    prefix[255] = '\0';
+    snprintf(longcn, sizeof longcn, "%sEVIL-SUFFIX-MAKING-IT-LONGER-THAN-255-BYTES", prefix);
+    raw_cert("long-cn", longcn);
+    raw_cert("prefix-cn", prefix);
+    char *allowed[] = {prefix};
+    struct tls_ctx *sctx = mkctx(TLS_SERVER, "ca.pem", "server", allowed, 1, TLS_CN_HANDSHAKE);
+    struct tls_ctx *evil = mkctx(TLS_CLIENT, "ca.pem", "long-cn", NULL, 0, TLS_CN_HANDSHAKE);
+    struct tls_ctx *good = mkctx(TLS_CLIENT, "ca.pem", "prefix-cn", NULL, 0, TLS_CN_HANDSHAKE);
+    struct server s;
+    server_start(&s, &w, sctx, 0);
+    struct endpoint c;
+    client_connect(&c, &s, evil, "127.0.0.1");
+    assert_false(c.connected);
+    assert_contains(last_conn(&s)->peer.error, "client certificate rejected: its Common Name is "
+                                               "longer than 255 bytes");
+    ep_close(&c);
+    client_connect(&c, &s, good, "127.0.0.1");
+    assert_good(&c, &s, "PD-Server", prefix);
+    ep_close(&c);
+    server_stop(&s);
+    tls_ctx_free(good);
+    tls_ctx_free(evil);
+    tls_ctx_free(sctx);
+    world_free(&w);
+}
+
 /* Not a check: prints the CPU a full and a resumed handshake cost here (client and server
  * together, one process, over a bufferevent_pair). */
 static void test_handshake_cost(void **state)
@@ -1681,6 +1792,7 @@ int main(int argc, char **argv)
         cmocka_unit_test(test_starttls_garbage_after_upgrade),
         cmocka_unit_test(test_resumed_session_after_expiry),
         cmocka_unit_test(test_two_common_names),
+        cmocka_unit_test(test_overlong_common_name),
         cmocka_unit_test(test_handshake_cost),
     };
     if (argc > 1) /* e.g. test_tls '*evhttp*' */
