@@ -4,7 +4,7 @@
  * - A component describes its keys in one declarative table (section, name, type, offset in
  *   the component's config struct); cfg_load() fills the struct from a file. Adding a key is
  *   one table row.
- * - Accepted syntax (what the seed document and real configs use): [section] and
+ * - Accepted syntax (what TiDB's TLS guide and real configs use): [section] and
  *   [dotted.section] headers; key = value with "basic strings" (\" \\ \n \t \uXXXX escapes),
  *   'literal strings', integers, true/false, and arrays of strings on one line or spread over
  *   several lines (the closing ] may sit at column 0, a trailing comma is allowed); # comments

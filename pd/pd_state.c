@@ -337,7 +337,7 @@ static json_t *find_store_by_address(const struct pd_state *s, const char *addre
     return NULL;
 }
 
-/* The seed's limitation: all TiKV instances encrypt, or none does. */
+/* TiDB's documented limitation: all TiKV instances encrypt, or none does. */
 static int check_encryption(struct pd_state *s, const char *address, bool encrypted,
                             int *http_status, char *err, size_t errlen)
 {

@@ -142,7 +142,7 @@ make_pki() {
     CERTS=$dir
 }
 
-# pd_config FILE ALLOWED_CN_TOML: the seed's PD [security] snippet with real paths.
+# pd_config FILE ALLOWED_CN_TOML: PD's [security] snippet from TiDB's TLS guide, with real paths.
 pd_config() {
     cat >"$1" <<TOML
 [security]

@@ -1,5 +1,5 @@
 #!/usr/bin/env bash
-# One TLS PD with the seed's cert-allowed-cn: pd-ctl, curl and openssl s_client get in with
+# One TLS PD with the TLS guide's cert-allowed-cn: pd-ctl, curl and openssl s_client get in with
 # an allowed certificate, and every bad certificate is refused with a clear reason.
 . "$(dirname "$0")/lib.sh"
 
@@ -11,7 +11,7 @@ pd_config "$WORK/pd.toml" '["TiKV-Server", "TiDB-Server", "PD-Control"]'
 start_pd pd1 "$CP" "$PP" "$WORK/pd.toml" || { fail "pd-server starts"; finish; }
 PD_PID=$LAST_PID
 
-# The good cases, with the seed's pd-ctl command line.
+# The good cases, with the TLS guide's pd-ctl command line.
 check_output "pd-ctl health" '"health": true' pdctl "$URL" pd-control health
 check_output "pd-ctl member shows a leader object" '^  "leader": \{$' pdctl "$URL" pd-control member
 check_output "pd-ctl member leader show names pd1" '^  "name": "pd1",$' \

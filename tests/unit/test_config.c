@@ -1,4 +1,5 @@
-/* test_config.c — cfg_load() on the seed's TOML snippets and on everything that can go wrong. */
+/* test_config.c — cfg_load() on the TOML snippets of TiDB's TLS guide ("Enable TLS
+ * Authentication and Encrypt the Stored Data") and on everything that can go wrong. */
 #include <setjmp.h>
 #include <stdarg.h>
 #include <stddef.h>
@@ -131,9 +132,10 @@ static void assert_list(const struct cfg_list *l, const char *const *want, size_
         assert_string_equal(l->items[i], want[i]);
 }
 
-/* ------------------------------------------------------------ the seed's snippets */
+/* ------------------------------------------------- the TLS guide's TOML snippets */
 
-/* Verbatim from seed/enable-tls-between-components.md, with the markdown indentation. */
+/* Verbatim from TiDB's guide "Enable TLS Authentication and Encrypt the Stored Data", with
+ * the markdown indentation. */
 struct snippet {
     const char *what;
     const char *text;
@@ -260,14 +262,14 @@ static void check_snippet(const struct snippet *s, const char *text)
     cfg_free(table, N_KEYS, &c);
 }
 
-static void test_seed_snippets_as_in_document(void **state)
+static void test_guide_snippets_as_in_document(void **state)
 {
     (void)state;
     for (size_t i = 0; i < sizeof snippets / sizeof snippets[0]; i++)
         check_snippet(&snippets[i], snippets[i].text);
 }
 
-static void test_seed_snippets_dedented(void **state)
+static void test_guide_snippets_dedented(void **state)
 {
     (void)state;
     for (size_t i = 0; i < sizeof snippets / sizeof snippets[0]; i++) {
@@ -280,7 +282,7 @@ static void test_seed_snippets_dedented(void **state)
 
 /* The dedented cluster-verify-cn snippet has "]" alone at column 0 — the case raw inih
  * rejects. Spelled out here so the test does not depend on dedent(). */
-static void test_seed_verify_cn_bracket_column0(void **state)
+static void test_guide_verify_cn_bracket_column0(void **state)
 {
     (void)state;
     struct tcfg c = {0};
@@ -298,7 +300,7 @@ static void test_seed_verify_cn_bracket_column0(void **state)
 }
 
 /* All snippets of one component pasted into one file, as a user's config would hold them. */
-static void test_seed_tikv_full_config(void **state)
+static void test_guide_tikv_full_config(void **state)
 {
     (void)state;
     struct tcfg c = {0};
@@ -833,10 +835,10 @@ static void test_cfg_free_releases_everything(void **state)
 int main(void)
 {
     const struct CMUnitTest tests[] = {
-        cmocka_unit_test(test_seed_snippets_as_in_document),
-        cmocka_unit_test(test_seed_snippets_dedented),
-        cmocka_unit_test(test_seed_verify_cn_bracket_column0),
-        cmocka_unit_test(test_seed_tikv_full_config),
+        cmocka_unit_test(test_guide_snippets_as_in_document),
+        cmocka_unit_test(test_guide_snippets_dedented),
+        cmocka_unit_test(test_guide_verify_cn_bracket_column0),
+        cmocka_unit_test(test_guide_tikv_full_config),
         cmocka_unit_test(test_comments_after_values),
         cmocka_unit_test(test_hash_and_semicolon_inside_quotes),
         cmocka_unit_test(test_long_lines),
