@@ -79,9 +79,10 @@ static int start(struct pd_daemon *d, char *err, size_t errlen)
     struct daemon_opts o = {"pd", d->cfg.log_file, d->cfg.log_level};
     if (daemon_init(&d->proc, &o, err, errlen) != 0)
         return -1;
-    log_security(&d->cfg);
-    if (make_tls(d, err, errlen) != 0 ||
-        pd_state_open(&d->state, d->cfg.data_dir, err, errlen) != 0)
+    if (make_tls(d, err, errlen) != 0)
+        return -1;
+    log_security(&d->cfg); /* once the files it names have loaded */
+    if (pd_state_open(&d->state, d->cfg.data_dir, err, errlen) != 0)
         return -1;
     d->member = pd_member_new(d->proc.base, &d->cfg, &d->state, d->client_tls, err, errlen);
     if (!d->member)
