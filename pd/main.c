@@ -127,7 +127,8 @@ int main(int argc, char **argv)
         log_info("PD %s stopped", d.cfg.name);
     } else if (rc < 0) {
         fprintf(stderr, "pd-server: %s\n", err);
-        log_error("%s", err);
+        if (d.proc.log_opened && d.cfg.log_file && *d.cfg.log_file)
+            log_error("%s", err); /* the log file says why too (stderr already did) */
     }
     stop(&d);
     return rc < 0 ? 1 : 0;
