@@ -99,9 +99,9 @@ static int start(struct pd_daemon *d, char *err, size_t errlen)
 
 static void stop(struct pd_daemon *d)
 {
+    pd_member_free(d->member); /* answers what it holds, while the connections exist */
     http_server_free(d->client_http);
     http_server_free(d->peer_http);
-    pd_member_free(d->member);
     if (d->state.doc)
         pd_state_close(&d->state);
     tls_ctx_free(d->server_tls);

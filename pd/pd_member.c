@@ -677,15 +677,20 @@ void pd_member_free(struct pd_member *m)
 {
     if (!m)
         return;
-    while (m->pending) { /* evhttp frees the requests themselves */
+    /* Held requests are answered, not dropped: a request whose client already left is
+     * owned by us (evhttp detached it), and only a reply frees it. Call this before the HTTP
+     * servers are freed. */
+    while (m->pending) {
         struct pending_write *w = m->pending;
         m->pending = w->next;
+        http_reply_error(w->req, 503, "PD is stopping");
         json_decref(w->reply);
         free(w);
     }
     while (m->tso_waits) {
         struct tso_wait *w = m->tso_waits;
         m->tso_waits = w->next;
+        http_reply_error(w->req, 503, "PD is stopping");
         free(w);
     }
     for (size_t i = 0; m->peers && i < m->cfg->n_members; i++)

@@ -44,6 +44,8 @@ struct pd_member;
 struct pd_member *pd_member_new(struct event_base *base, const struct pd_config *cfg,
                                 struct pd_state *state, struct tls_ctx *client_tls, char *err,
                                 size_t errlen);
+/* Answers every request it still holds with 503 "PD is stopping" (a request whose client left
+ * is freed only by a reply), then frees. Call it before freeing the HTTP servers. */
 void pd_member_free(struct pd_member *m);
 /* Adds the peer RPC routes to the peer URL's server. */
 int pd_member_serve_peers(struct pd_member *m, struct http_server *peer_http);
