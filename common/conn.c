@@ -8,6 +8,7 @@
 #include <errno.h>
 #include <event2/buffer.h>
 #include <event2/util.h>
+#include <netdb.h>
 #include <netinet/in.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -177,27 +178,22 @@ static int bind_port(struct evconnlistener *evl)
     return -1;
 }
 
+/* An IP literal, or a name resolved once (blocking: listeners are made at start-up). */
 static int parse_bind_addr(const char *host, int port, struct sockaddr_storage *ss,
                            socklen_t *sl)
 {
+    char service[16];
+    snprintf(service, sizeof service, "%d", port);
+    struct addrinfo hints = {.ai_family = AF_UNSPEC, .ai_socktype = SOCK_STREAM,
+                             .ai_flags = AI_PASSIVE | AI_NUMERICSERV};
+    struct addrinfo *ai = NULL;
+    if (getaddrinfo(host, service, &hints, &ai) != 0 || !ai)
+        return -1;
     memset(ss, 0, sizeof *ss);
-    struct sockaddr_in *in = (struct sockaddr_in *)ss;
-    struct sockaddr_in6 *in6 = (struct sockaddr_in6 *)ss;
-    if (strcmp(host, "localhost") == 0)
-        host = "127.0.0.1";
-    if (inet_pton(AF_INET, host, &in->sin_addr) == 1) {
-        in->sin_family = AF_INET;
-        in->sin_port = htons((uint16_t)port);
-        *sl = sizeof *in;
-        return 0;
-    }
-    if (inet_pton(AF_INET6, host, &in6->sin6_addr) == 1) {
-        in6->sin6_family = AF_INET6;
-        in6->sin6_port = htons((uint16_t)port);
-        *sl = sizeof *in6;
-        return 0;
-    }
-    return -1;
+    memcpy(ss, ai->ai_addr, ai->ai_addrlen);
+    *sl = ai->ai_addrlen;
+    freeaddrinfo(ai);
+    return 0;
 }
 
 struct conn_listener *conn_listen(struct event_base *base, const char *host, int port,
@@ -208,8 +204,8 @@ struct conn_listener *conn_listen(struct event_base *base, const char *host, int
     socklen_t sl;
     struct conn_listener *l = NULL;
     if (!host || port < 0 || port > 65535 || parse_bind_addr(host, port, &ss, &sl) != 0) {
-        snprintf(err, errlen, "cannot listen on %s:%d: not an IP address (or localhost)",
-                 host ? host : "(null)", port);
+        snprintf(err, errlen, "cannot listen on %s:%d: no such address", host ? host : "(null)",
+                 port);
         return NULL;
     }
     if (!(l = calloc(1, sizeof *l)) || !(l->resume = evtimer_new(base, resume_accepting, l))) {

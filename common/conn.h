@@ -8,7 +8,8 @@
  * upgrades later with tls_bev_starttls.
  *
  * Contract:
- * - conn_listen binds host:port (port 0: a free port, see conn_listener_port). With a server
+ * - conn_listen binds host:port (port 0: a free port, see conn_listener_port); a host name is
+ *   resolved once, blocking (listeners are made at start-up). With a server
  *   tls_ctx every connection is TLS and the service's callback runs once the handshake has
  *   completed (a failed handshake is logged by tls.c and never reaches the service); without
  *   one it runs at accept. The callback owns the bufferevent (no callbacks set, nothing

@@ -232,8 +232,14 @@ static void test_plain_service(void **state)
     assert_null(conn_listen(base, "127.0.0.1", port, NULL, on_accept, &s, err, sizeof err));
     assert_contains(err, "cannot listen on 127.0.0.1:");
     assert_contains(err, "Address already in use");
-    assert_null(conn_listen(base, "example.com", 0, NULL, on_accept, &s, err, sizeof err));
-    assert_contains(err, "not an IP address");
+    assert_null(conn_listen(base, "no-such-host.invalid", 0, NULL, on_accept, &s, err,
+                            sizeof err));
+    assert_contains(err, "cannot listen on no-such-host.invalid:0: no such address");
+    /* a name that resolves is fine */
+    struct conn_listener *named = conn_listen(base, "localhost", 0, NULL, on_accept, &s, err,
+                                              sizeof err);
+    assert_non_null(named);
+    conn_listener_free(named);
 
     service_free(&s);
     conn_listener_free(l);
