@@ -107,6 +107,7 @@ struct tls_ctx {
     struct tls_gen *gen;
     struct tls_sess *sessions;
     size_t n_sessions;
+    struct tls_stats stats;
 };
 
 static void ctx_unref(struct tls_ctx *ctx);
@@ -404,6 +405,11 @@ int tls_cert_file_cn(const char *path, char *cn, size_t cnlen, char *err, size_t
     return ret;
 }
 
+void tls_ctx_stats(const struct tls_ctx *ctx, struct tls_stats *out)
+{
+    *out = ctx->stats;
+}
+
 bool tls_cn_allowed(const char *cn, char *const *allowed, size_t n)
 {
     if (n == 0)
@@ -619,6 +625,12 @@ static void conn_log(struct tls_conn *c, bool ok)
         return;
     c->attempt_logged = true;
     conn_fill_addr(c);
+    if (ok && c->peer.resumed)
+        c->ctx->stats.resumed++;
+    else if (ok)
+        c->ctx->stats.full++;
+    else
+        c->ctx->stats.failed++;
     struct log_handshake h = {
         .role = c->ctx->role,
         .direction = c->is_client ? "out" : "in",

@@ -141,6 +141,13 @@ void tls_ctx_set_handshake_timeout(struct tls_ctx *ctx, int ms);
  * peer-only endpoints can admit the CN its peers present). -1 with err naming the file. */
 int tls_cert_file_cn(const char *path, char *cn, size_t cnlen, char *err, size_t errlen);
 
+/* Handshake outcomes of a ctx's connections since it was made (for /metrics): completed in
+ * full, completed by resumption, failed (refused, timed out, broken). */
+struct tls_stats {
+    unsigned long long full, resumed, failed;
+};
+void tls_ctx_stats(const struct tls_ctx *ctx, struct tls_stats *out);
+
 /* Exact-match allow-list check; an empty list allows everyone. */
 bool tls_cn_allowed(const char *cn, char *const *allowed, size_t n);
 

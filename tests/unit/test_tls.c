@@ -1033,6 +1033,15 @@ static void test_session_resumption(void **state)
     assert_true(c.peer.resumed);
     assert_true(last_conn(&s)->peer.resumed);
     ep_close(&c);
+    /* the counters /metrics shows: one full and one resumed handshake on each side */
+    struct tls_stats st;
+    tls_ctx_stats(sctx, &st);
+    assert_int_equal(st.full, 1);
+    assert_int_equal(st.resumed, 1);
+    assert_int_equal(st.failed, 0);
+    tls_ctx_stats(cctx, &st);
+    assert_int_equal(st.full, 1);
+    assert_int_equal(st.resumed, 1);
 
     /* resumed sessions go through the CN check: a service-mode server judges the CN of a
      * resumed session (the ticket comes from this server, so it resumes) */
@@ -1617,6 +1626,10 @@ static void test_two_common_names(void **state)
     client_connect(&c, &s, good, "127.0.0.1");
     assert_good(&c, &s, "PD-Server", "TiDB-Server");
     ep_close(&c);
+    struct tls_stats st;
+    tls_ctx_stats(sctx, &st);
+    assert_int_equal(st.failed, 2); /* counted by result, as /metrics shows them */
+    assert_int_equal(st.full, 1);
     server_stop(&s);
     tls_ctx_free(good);
     tls_ctx_free(sctx);
