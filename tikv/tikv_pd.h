@@ -1,0 +1,64 @@
+/* tikv_pd.h — a TiKV store's link to PD: registration, then heartbeats, over HTTPS.
+ *
+ * Contract:
+ * - tikv_pd_new takes PD's endpoints (a comma-separated list of URLs, as --pd after
+ *   tikv_config normalised it: "https://127.0.0.1:2379,https://127.0.0.1:2381") and the
+ *   store's client tls ctx (its own server cert, so PD's cert-allowed-cn decides; NULL for
+ *   plain http). Connections are kept alive and resume their TLS sessions; nothing opens a
+ *   connection per heartbeat.
+ * - tikv_pd_start registers the store (POST /pd/api/v1/tikv/register with its address,
+ *   status address, version and encryption state). While no PD answers, it tries the next
+ *   endpoint every TIKV_PD_RETRY_MS, logging a WARN the first time and every tenth retry.
+ *   Once registered, on_registered runs with the store id, and a heartbeat (POST
+ *   /pd/api/v1/tikv/heartbeat with the counters the stats callback fills) goes every
+ *   TIKV_PD_HEARTBEAT_MS. A heartbeat PD does not know (404: PD lost its state) registers
+ *   again.
+ * - A refusal is final: an answer 400-499 to the registration (409: this store's encryption
+ *   state differs from the cluster's, as TiDB documents: all TiKV instances or none) calls
+ *   on_refused with PD's message; the daemon stops on it.
+ * - tikv_pd_store_id is 0 until registered. Not thread-safe (one event loop).
+ */
+#ifndef TISIM_TIKV_PD_H
+#define TISIM_TIKV_PD_H
+
+#include <event2/event.h>
+#include <stdbool.h>
+#include <stddef.h>
+#include <stdint.h>
+
+#include "tls.h"
+
+#define TIKV_PD_RETRY_MS 1000
+#define TIKV_PD_HEARTBEAT_MS 2000
+
+struct tikv_pd_store {
+    const char *address;        /* "127.0.0.1:20160", as clients reach the KV port */
+    const char *status_address; /* "127.0.0.1:20180" */
+    const char *version;
+    bool encrypted;
+};
+
+struct tikv_pd_stats {
+    uint64_t capacity, available, used_size, region_count;
+};
+
+struct tikv_pd_callbacks {
+    void (*on_registered)(uint64_t store_id, void *arg);
+    void (*on_refused)(const char *why, void *arg);
+    void (*stats)(struct tikv_pd_stats *out, void *arg); /* may be NULL: zeros */
+    void *arg;
+};
+
+struct tikv_pd;
+
+/* NULL with err (a bad endpoint list names the bad entry). The strings of store are copied. */
+struct tikv_pd *tikv_pd_new(struct event_base *base, const char *endpoints, struct tls_ctx *tls,
+                            const struct tikv_pd_store *store,
+                            const struct tikv_pd_callbacks *cb, char *err, size_t errlen);
+void tikv_pd_start(struct tikv_pd *p);
+uint64_t tikv_pd_store_id(const struct tikv_pd *p);
+/* The endpoint that answered last (for /status), "" before any did. */
+const char *tikv_pd_endpoint(const struct tikv_pd *p);
+void tikv_pd_free(struct tikv_pd *p);
+
+#endif
