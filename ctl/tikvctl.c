@@ -1,0 +1,372 @@
+#include "tikvctl.h"
+
+#include <errno.h>
+#include <stdarg.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/stat.h>
+
+#include "cipherfile.h"
+#include "flags.h"
+#include "kv_meta.h"
+#include "url.h"
+
+_Static_assert(TIKVCTL_MAX_HEX_LEN == CIPHERFILE_MAX_TOKEN,
+               "random-hex makes cipher files: its cap is the cipher-file's");
+
+#define REMOTE_UNAVAILABLE "tikv-ctl: remote commands are not available yet in this build"
+
+void tikvctl_usage(FILE *out)
+{
+    fputs("TiKV Control (tikv-ctl) is a command line tool for TiKV.\n"
+          "\n"
+          "Usage:\n"
+          "  tikv-ctl [flags] COMMAND [ARGS]\n"
+          "\n"
+          "Local commands:\n"
+          "  random-hex --len N             print N random bytes (1 to 1024) from a CSPRNG as\n"
+          "                                 2N hex digits: a cipher-file, e.g.\n"
+          "                                 tikv-ctl random-hex --len 256 > cipher-file-256\n"
+          "  encryption-meta --data-dir DIR show whether and how DIR is encrypted (never a key)\n"
+          "\n"
+          "Remote commands (need --host; NOT AVAILABLE YET in this build: they are checked\n"
+          "and then refused with exit status 1):\n"
+          "  raw-put KEY VALUE              store VALUE under KEY\n"
+          "  raw-get KEY                    print the value of KEY\n"
+          "  raw-delete KEY                 delete KEY\n"
+          "  raw-scan [--from K] [--to K] [--limit N]\n"
+          "                                 print keys from K (included) to K (excluded; empty:\n"
+          "                                 the end), at most N (default 30, at most 10000)\n"
+          "  status                         show the store's status\n"
+          "  help                           show this help\n"
+          "\n"
+          "Flags (before the command):\n"
+          "      --host HOST:PORT           address of the TiKV to talk to\n"
+          "      --ca-path PATH             CA certificate to verify TiKV's certificate\n"
+          "      --cert-path PATH           client certificate for mutual TLS\n"
+          "      --key-path PATH            private key of --cert-path\n"
+          "      --data-dir DIR             TiKV data dir, for local commands\n"
+          "  -h, --help                     show this help\n"
+          "\n"
+          "--ca-path, --cert-path and --key-path go together: all three for TLS, or none.\n"
+          "Keys and values are taken as given; put \"--\" before one that starts with '-'.\n"
+          "Exit status: 0 on success, 1 on any error (one line on stderr).\n",
+          out);
+}
+
+static int fail(char *err, size_t errlen, const char *fmt, ...)
+    __attribute__((format(printf, 3, 4)));
+static int fail(char *err, size_t errlen, const char *fmt, ...)
+{
+    va_list ap;
+    va_start(ap, fmt);
+    vsnprintf(err, errlen, fmt, ap);
+    va_end(ap);
+    return -1;
+}
+
+/* A decimal count: 0 and *out, 1 when not a number, 2 when above max (or overflowing). */
+static int parse_count(const char *s, size_t max, size_t *out)
+{
+    size_t n = strlen(s);
+    if (n == 0 || strspn(s, "0123456789") != n)
+        return 1;
+    if (n > 20)
+        return 2;
+    errno = 0;
+    unsigned long long v = strtoull(s, NULL, 10);
+    if (errno || v > max)
+        return 2;
+    *out = (size_t)v;
+    return 0;
+}
+
+/* A subcommand's own flags; returns the index of its first positional argument, -1 on error
+ * (err names the command). */
+static int sub_flags(const struct flag *table, size_t n, int argc, char **argv, char *err,
+                     size_t errlen)
+{
+    char why[200];
+    int pos = flags_parse(table, n, argc, argv, why, sizeof why);
+    if (pos < 0)
+        return fail(err, errlen, "%s: %s", argv[0], why);
+    return pos;
+}
+
+static int expect_args(int have, int want, const char *usage, char *err, size_t errlen)
+{
+    if (have != want)
+        return fail(err, errlen, "usage: %s (%s)", usage,
+                    have < want ? "missing argument" : "too many arguments");
+    return 0;
+}
+
+static int plan_random_hex(int argc, char **argv, struct tikvctl_call *call, bool *help,
+                           char *err, size_t errlen)
+{
+    const char *len = NULL;
+    const struct flag table[] = {
+        {"len", 'l', false, &len, NULL, "number of random bytes"},
+        {"help", 'h', true, NULL, help, "help"},
+    };
+    int pos = sub_flags(table, 2, argc, argv, err, errlen);
+    if (pos < 0 || *help)
+        return pos < 0 ? -1 : 0;
+    if (expect_args(argc - pos, 0, "random-hex --len N", err, errlen) != 0)
+        return -1;
+    if (!len)
+        return fail(err, errlen, "random-hex needs --len N (N random bytes, 1 to %d)",
+                    TIKVCTL_MAX_HEX_LEN);
+    int r = parse_count(len, TIKVCTL_MAX_HEX_LEN, &call->len);
+    if (r == 2)
+        return fail(err, errlen,
+                    "random-hex --len %s: at most %d bytes, the longest cipher-file token "
+                    "TiKV accepts",
+                    len, TIKVCTL_MAX_HEX_LEN);
+    if (r != 0 || call->len == 0)
+        return fail(err, errlen, "random-hex --len '%s': give a number of bytes from 1 to %d",
+                    len, TIKVCTL_MAX_HEX_LEN);
+    return 0;
+}
+
+static int plan_encryption_meta(const struct tikvctl *c, int argc, char **argv,
+                                struct tikvctl_call *call, bool *help, char *err,
+                                size_t errlen)
+{
+    const char *dir = c->data_dir;
+    const struct flag table[] = {
+        {"data-dir", 0, false, &dir, NULL, "TiKV data dir"},
+        {"help", 'h', true, NULL, help, "help"},
+    };
+    int pos = sub_flags(table, 2, argc, argv, err, errlen);
+    if (pos < 0 || *help)
+        return pos < 0 ? -1 : 0;
+    if (expect_args(argc - pos, 0, "encryption-meta --data-dir DIR", err, errlen) != 0)
+        return -1;
+    if (!dir || !*dir)
+        return fail(err, errlen, "encryption-meta needs --data-dir DIR");
+    if (c->host)
+        return fail(err, errlen,
+                    "encryption-meta reads a data dir on this machine: give --data-dir, "
+                    "not --host");
+    call->data_dir = dir;
+    return 0;
+}
+
+static int plan_key_command(int argc, char **argv, struct tikvctl_call *call, bool *help,
+                            char *err, size_t errlen)
+{
+    const struct flag table[] = {{"help", 'h', true, NULL, help, "help"}};
+    int pos = sub_flags(table, 1, argc, argv, err, errlen);
+    if (pos < 0 || *help)
+        return pos < 0 ? -1 : 0;
+    const char *usage = call->cmd == TIKVCTL_RAW_PUT   ? "raw-put KEY VALUE"
+                        : call->cmd == TIKVCTL_RAW_GET ? "raw-get KEY"
+                                                       : "raw-delete KEY";
+    if (expect_args(argc - pos, call->cmd == TIKVCTL_RAW_PUT ? 2 : 1, usage, err, errlen))
+        return -1;
+    call->key = argv[pos];
+    if (call->cmd == TIKVCTL_RAW_PUT)
+        call->value = argv[pos + 1];
+    if (!*call->key)
+        return fail(err, errlen, "%s: the key is empty (TiKV has no empty key)", argv[0]);
+    return 0;
+}
+
+static int plan_raw_scan(int argc, char **argv, struct tikvctl_call *call, bool *help,
+                         char *err, size_t errlen)
+{
+    const char *from = "", *to = "", *limit = NULL;
+    const struct flag table[] = {
+        {"from", 0, false, &from, NULL, "first key"},
+        {"to", 0, false, &to, NULL, "end key (excluded)"},
+        {"limit", 0, false, &limit, NULL, "at most this many keys"},
+        {"help", 'h', true, NULL, help, "help"},
+    };
+    int pos = sub_flags(table, 4, argc, argv, err, errlen);
+    if (pos < 0 || *help)
+        return pos < 0 ? -1 : 0;
+    if (expect_args(argc - pos, 0, "raw-scan [--from K] [--to K] [--limit N]", err, errlen))
+        return -1;
+    call->from = from;
+    call->to = to;
+    call->limit = TIKVCTL_DEFAULT_SCAN_LIMIT;
+    if (limit && (parse_count(limit, TIKVCTL_MAX_SCAN_LIMIT, &call->limit) != 0 ||
+                  call->limit == 0))
+        return fail(err, errlen, "raw-scan --limit '%s': give a number of keys from 1 to %d",
+                    limit, TIKVCTL_MAX_SCAN_LIMIT);
+    if (*to && strcmp(from, to) >= 0)
+        return fail(err, errlen, "raw-scan: --from '%s' is not below --to '%s'", from, to);
+    return 0;
+}
+
+static int plan_status(int argc, char **argv, bool *help, char *err, size_t errlen)
+{
+    const struct flag table[] = {{"help", 'h', true, NULL, help, "help"}};
+    int pos = sub_flags(table, 1, argc, argv, err, errlen);
+    if (pos < 0 || *help)
+        return pos < 0 ? -1 : 0;
+    return expect_args(argc - pos, 0, "status", err, errlen);
+}
+
+/* What a remote command needs from the global flags. */
+static int check_remote(const struct tikvctl *c, const char *cmd, char *err, size_t errlen)
+{
+    if (!c->host || !*c->host)
+        return fail(err, errlen, "%s talks to a TiKV: give --host HOST:PORT", cmd);
+    struct url u;
+    char why[400];
+    if (url_parse(c->host, false, &u, why, sizeof why) != 0)
+        return fail(err, errlen, "--host: %s", why);
+    if (u.scheme[0] || u.path[0])
+        return fail(err, errlen, "--host %s: give host:port, without a scheme or a path",
+                    c->host);
+    const char *names[] = {"--ca-path", "--cert-path", "--key-path"};
+    const char *values[] = {c->ca_path, c->cert_path, c->key_path};
+    int set = 0;
+    for (int i = 0; i < 3; i++)
+        set += values[i] && *values[i];
+    for (int i = 0; set > 0 && set < 3 && i < 3; i++)
+        if (!values[i] || !*values[i])
+            return fail(err, errlen,
+                        "%s is not set: --ca-path, --cert-path and --key-path go together "
+                        "(all three for TLS, or none)",
+                        names[i]);
+    return 0;
+}
+
+static const struct {
+    const char *name;
+    enum tikvctl_cmd cmd;
+} commands[] = {
+    {"help", TIKVCTL_HELP},
+    {"random-hex", TIKVCTL_RANDOM_HEX},
+    {"encryption-meta", TIKVCTL_ENCRYPTION_META},
+    {"raw-put", TIKVCTL_RAW_PUT},
+    {"raw-get", TIKVCTL_RAW_GET},
+    {"raw-delete", TIKVCTL_RAW_DELETE},
+    {"raw-scan", TIKVCTL_RAW_SCAN},
+    {"status", TIKVCTL_STATUS},
+};
+
+static int plan_args(const struct tikvctl *c, int argc, char **argv, struct tikvctl_call *call,
+                     bool *help, char *err, size_t errlen)
+{
+    switch (call->cmd) {
+    case TIKVCTL_HELP:
+        return 0;
+    case TIKVCTL_RANDOM_HEX:
+        return plan_random_hex(argc, argv, call, help, err, errlen);
+    case TIKVCTL_ENCRYPTION_META:
+        return plan_encryption_meta(c, argc, argv, call, help, err, errlen);
+    case TIKVCTL_RAW_PUT:
+    case TIKVCTL_RAW_GET:
+    case TIKVCTL_RAW_DELETE:
+        return plan_key_command(argc, argv, call, help, err, errlen);
+    case TIKVCTL_RAW_SCAN:
+        return plan_raw_scan(argc, argv, call, help, err, errlen);
+    case TIKVCTL_STATUS:
+        return plan_status(argc, argv, help, err, errlen);
+    }
+    return fail(err, errlen, "unknown command '%s'", argv[0]);
+}
+
+int tikvctl_plan(const struct tikvctl *c, int argc, char **argv, struct tikvctl_call *call,
+                 char *err, size_t errlen)
+{
+    memset(call, 0, sizeof *call);
+    if (argc < 1)
+        return fail(err, errlen, "no command given");
+    size_t i = 0, n = sizeof commands / sizeof commands[0];
+    while (i < n && strcmp(commands[i].name, argv[0]) != 0)
+        i++;
+    if (i == n)
+        return fail(err, errlen, "unknown command '%s'", argv[0]);
+    call->cmd = commands[i].cmd;
+    call->remote = call->cmd >= TIKVCTL_RAW_PUT;
+    bool help = false;
+    if (plan_args(c, argc, argv, call, &help, err, errlen) != 0)
+        return -1;
+    if (help) {
+        memset(call, 0, sizeof *call);
+        call->cmd = TIKVCTL_HELP;
+        return 0;
+    }
+    return call->remote ? check_remote(c, argv[0], err, errlen) : 0;
+}
+
+static int run_random_hex(const struct tikvctl *c, size_t len)
+{
+    char hex[2 * TIKVCTL_MAX_HEX_LEN + 1], err[256];
+    if (cipherfile_random_hex(len, hex, sizeof hex, err, sizeof err) != 0) {
+        fprintf(c->err, "tikv-ctl: random-hex: %s\n", err);
+        return 1;
+    }
+    fprintf(c->out, "%s\n", hex);
+    return 0;
+}
+
+static void print_meta(FILE *out, const char *dir, const struct kv_meta *m)
+{
+    fprintf(out, "data-dir: %s\n", dir);
+    fprintf(out, "encrypted: %s\n", m->encrypted ? "true" : "false");
+    if (m->encrypted) {
+        fprintf(out, "cipher: %s\n", m->cipher);
+        fprintf(out, "kdf: %s\n", m->kdf);
+        fprintf(out, "key-check: %s (identifies the cipher-file's key; it is not the key)\n",
+                m->key_check);
+    }
+    if (m->created[0])
+        fprintf(out, "created: %s\n", m->created);
+}
+
+static int run_encryption_meta(const struct tikvctl *c, const char *dir)
+{
+    struct stat st;
+    if (stat(dir, &st) != 0) {
+        fprintf(c->err, "tikv-ctl: --data-dir %s: %s\n", dir, strerror(errno));
+        return 1;
+    }
+    if (!S_ISDIR(st.st_mode)) {
+        fprintf(c->err, "tikv-ctl: --data-dir %s: not a directory\n", dir);
+        return 1;
+    }
+    struct kv_meta m;
+    char err[512];
+    int r = kv_meta_load(dir, &m, err, sizeof err);
+    if (r < 0) {
+        fprintf(c->err, "tikv-ctl: %s\n", err);
+        return 1;
+    }
+    if (r == 1) {
+        fprintf(c->err,
+                "tikv-ctl: %s has no " KV_META_FILE
+                ": not a TiKV data dir (tikv-server writes it when it first opens a dir)\n",
+                dir);
+        return 1;
+    }
+    print_meta(c->out, dir, &m);
+    return 0;
+}
+
+int tikvctl_run(const struct tikvctl *c, int argc, char **argv)
+{
+    struct tikvctl_call call;
+    char err[512];
+    if (tikvctl_plan(c, argc, argv, &call, err, sizeof err) != 0) {
+        fprintf(c->err, "tikv-ctl: %s\nRun 'tikv-ctl --help' for usage.\n", err);
+        return 1;
+    }
+    switch (call.cmd) {
+    case TIKVCTL_HELP:
+        tikvctl_usage(c->out);
+        return 0;
+    case TIKVCTL_RANDOM_HEX:
+        return run_random_hex(c, call.len);
+    case TIKVCTL_ENCRYPTION_META:
+        return run_encryption_meta(c, call.data_dir);
+    default:
+        fprintf(c->err, REMOTE_UNAVAILABLE "\n");
+        return 1;
+    }
+}

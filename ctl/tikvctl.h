@@ -1,0 +1,82 @@
+/* tikvctl.h — the commands of tikv-ctl (TiKV Control), with real tikv-ctl's flags.
+ *
+ * Contract:
+ * - Global flags (before the command, as real tikv-ctl takes them): --host HOST:PORT of the
+ *   TiKV to talk to, --ca-path / --cert-path / --key-path for mutual TLS (TiDB's TLS guide:
+ *   `tikv-ctl --host="127.0.0.1:20160" --ca-path=... --cert-path=... --key-path=...`),
+ *   --data-dir for local commands. main() parses them into struct tikvctl.
+ * - tikvctl_plan maps a command line (argv[0] is the command) to a struct tikvctl_call, or
+ *   returns -1 with one line in err:
+ *     random-hex --len N              local: N random bytes, 1 <= N <= TIKVCTL_MAX_HEX_LEN
+ *     encryption-meta [--data-dir D]  local: how data dir D is encrypted (D or global --data-dir)
+ *     raw-put KEY VALUE               remote
+ *     raw-get KEY                     remote
+ *     raw-delete KEY                  remote
+ *     raw-scan [--from K] [--to K] [--limit N]   remote; limit 1..TIKVCTL_MAX_SCAN_LIMIT,
+ *                                     default 30 as real tikv-ctl; --to "" is the end
+ *     status                          remote
+ *     help
+ *   Keys and values are taken as given (after "--" they may start with '-'); a key is never
+ *   empty. A remote command needs --host (host:port, port 1..65535) and TLS flags all three or
+ *   none (the missing one is named); a local one refuses --host.
+ * - tikvctl_run plans and runs. random-hex prints 2N lowercase hex digits and a newline
+ *   (a CSPRNG: common/cipherfile's CTR-DRBG). encryption-meta prints what <dir>/meta.json
+ *   says (tikv/kv_meta.h) and never a key; a dir without one says so. Remote commands are
+ *   planned but this build has no RPC client yet: they print exactly
+ *   "tikv-ctl: remote commands are not available yet in this build" and return 1.
+ *   A usage error prints "tikv-ctl: <why>" and "Run 'tikv-ctl --help' for usage." on err.
+ *   Any other failure is one line "tikv-ctl: <why>". Returns the exit status, 0 or 1.
+ */
+#ifndef TISIM_TIKVCTL_H
+#define TISIM_TIKVCTL_H
+
+#include <stdbool.h>
+#include <stddef.h>
+#include <stdio.h>
+
+/* The largest cipher-file token TiKV accepts (CIPHERFILE_MAX_TOKEN): random-hex exists to
+ * make cipher files, and a longer one would be refused at start-up. */
+#define TIKVCTL_MAX_HEX_LEN 1024
+/* One scan's answer must fit one RPC frame (8 MB) with room for sizeable values. */
+#define TIKVCTL_MAX_SCAN_LIMIT 10000
+#define TIKVCTL_DEFAULT_SCAN_LIMIT 30
+
+struct tikvctl {
+    const char *host;      /* "127.0.0.1:20160" or NULL */
+    const char *ca_path;   /* all three set (TLS) or all NULL */
+    const char *cert_path;
+    const char *key_path;
+    const char *data_dir;  /* global --data-dir, or NULL */
+    FILE *out;
+    FILE *err;
+};
+
+enum tikvctl_cmd {
+    TIKVCTL_HELP,
+    TIKVCTL_RANDOM_HEX,
+    TIKVCTL_ENCRYPTION_META,
+    TIKVCTL_RAW_PUT,
+    TIKVCTL_RAW_GET,
+    TIKVCTL_RAW_DELETE,
+    TIKVCTL_RAW_SCAN,
+    TIKVCTL_STATUS,
+};
+
+struct tikvctl_call {
+    enum tikvctl_cmd cmd;
+    bool remote;          /* needs the KV service at --host */
+    size_t len;           /* random-hex */
+    const char *data_dir; /* encryption-meta */
+    const char *key;      /* raw-put, raw-get, raw-delete */
+    const char *value;    /* raw-put */
+    const char *from;     /* raw-scan: "" is the start */
+    const char *to;       /* raw-scan: "" is the end */
+    size_t limit;         /* raw-scan */
+};
+
+int tikvctl_plan(const struct tikvctl *c, int argc, char **argv, struct tikvctl_call *call,
+                 char *err, size_t errlen);
+int tikvctl_run(const struct tikvctl *c, int argc, char **argv);
+void tikvctl_usage(FILE *out);
+
+#endif
