@@ -1,0 +1,71 @@
+/* rstore.h — the Raft log store of a TiKV store: term, vote and log entries in files under one
+ * directory, every record sealed (encrypted and authenticated) through a pluggable sealer.
+ * Plain blocking file code: rio (the raft_io) calls it from its worker thread; tests call it
+ * directly.
+ *
+ * Files: <dir>/meta holds one record {term, vote}, replaced atomically (meta.tmp, fsync,
+ * rename, fsync of the directory). <dir>/log holds records {index, term, type, payload}, one
+ * per entry, indexes consecutive from the first. Snapshots are not stored yet (see
+ * docs/replication.md, section 4).
+ *
+ * Record framing: u32 sealed length, u32 check of that length, then the sealed bytes. The
+ * sealer gets the file name and the record's offset as context, so a record copied to another
+ * place fails to open. Without a sealer a record is its plaintext plus a CRC-32.
+ *
+ * Contract:
+ * - rstore_open creates the directory and files when missing. The meta record must open
+ *   (a wrong key fails here, before the log is touched). In the log, a record that is cut
+ *   short, or fails to open and ends the file, or a header of zeros followed only by zeros, is
+ *   a torn tail (a write whose sync never finished): it is cut off the file (truncate + fsync)
+ *   and rstore_note says so, naming the file and offset. Any other bad record, or an index
+ *   out of sequence, is corruption: rstore_open fails with one line naming the file and
+ *   offset, and changes nothing.
+ * - rstore_load returns what is on disk in libraft's load shape: entries in one raft_malloc'd
+ *   array whose buffers point into one raft_malloc'd batch (the caller, libraft, frees both);
+ *   NULL and 0 when the log is empty; start is the first index (1 when empty).
+ * - rstore_append writes entries first.. (first must be last index + 1, or any index when the
+ *   log is empty); they are durable only after rstore_sync. rstore_truncate(i) removes
+ *   entries >= i and is durable on return. rstore_set_meta is durable on return.
+ * - Errors: -1 and one line in err. Not thread-safe: one caller at a time.
+ */
+#ifndef TISIM_RSTORE_H
+#define TISIM_RSTORE_H
+
+#include <raft.h>
+#include <stddef.h>
+#include <stdint.h>
+
+#define RSTORE_MAX_RECORD (64u * 1024 * 1024)
+
+/* Seals records; NULL (or NULL functions) means plaintext + CRC-32. */
+struct rstore_sealer {
+    size_t overhead; /* bytes seal adds to a record */
+    /* out: len + overhead bytes. 0 or -1. */
+    int (*seal)(void *arg, const char *file, uint64_t off, const void *in, size_t len,
+                void *out);
+    /* in: len bytes (len >= overhead); out: len - overhead bytes. -1: fails to open. */
+    int (*open)(void *arg, const char *file, uint64_t off, const void *in, size_t len,
+                void *out);
+    void *arg;
+};
+
+struct rstore;
+
+struct rstore *rstore_open(const char *dir, const struct rstore_sealer *sealer, char *err,
+                           size_t errlen);
+void rstore_close(struct rstore *s);
+
+/* What rstore_open repaired ("" when nothing): "log: torn tail cut at offset 123". */
+const char *rstore_note(const struct rstore *s);
+
+int rstore_load(struct rstore *s, uint64_t *term, uint64_t *vote, uint64_t *start,
+                struct raft_entry **entries, size_t *n, char *err, size_t errlen);
+uint64_t rstore_last_index(const struct rstore *s); /* 0 when empty */
+
+int rstore_set_meta(struct rstore *s, uint64_t term, uint64_t vote, char *err, size_t errlen);
+int rstore_append(struct rstore *s, uint64_t first, const struct raft_entry *entries, unsigned n,
+                  char *err, size_t errlen);
+int rstore_sync(struct rstore *s, char *err, size_t errlen);
+int rstore_truncate(struct rstore *s, uint64_t index, char *err, size_t errlen);
+
+#endif
