@@ -1,0 +1,481 @@
+/* kv_engine.c — see kv_engine.h. */
+#include "kv_engine.h"
+
+#include <errno.h>
+#include <fcntl.h>
+#include <limits.h>
+#include <pthread.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/stat.h>
+#include <unistd.h>
+
+#include <event2/event.h>
+
+#include "kv_file.h"
+#include "kv_log.h"
+#include "kv_meta.h"
+#include "log.h"
+
+#define PAYLOAD_VERSION 1
+#define OP_HDR 9
+#define FILE_ID 1
+
+/* One write: its operations encoded, and whom to tell. */
+struct group {
+    struct group *next;
+    uint8_t *buf;
+    size_t len;
+    kv_write_cb done;
+    void *arg;
+    int status;
+    char *err;
+};
+
+struct queue {
+    struct group *head, *tail;
+};
+
+struct kv_engine {
+    struct kv_index *index;
+    struct kv_log *log;
+    char log_path[PATH_MAX];
+    bool encrypted;
+    /* shared with the sync thread, under mu */
+    pthread_mutex_t mu;
+    pthread_cond_t cv;
+    struct queue pending, done;
+    bool stopping;
+    bool failed;
+    char fail_err[256];
+    uint64_t syncs, writes;
+    /* the sync thread's own */
+    pthread_t thread;
+    bool thread_started;
+    uint8_t *cycle;
+    size_t cycle_cap;
+    /* the loop's */
+    int pipe_rd, pipe_wr;
+    struct event *notify;
+};
+
+static void put32(uint8_t *p, uint32_t v)
+{
+    for (int i = 0; i < 4; i++)
+        p[i] = (uint8_t)(v >> (8 * i));
+}
+
+static uint32_t get32(const uint8_t *p)
+{
+    return (uint32_t)p[0] | (uint32_t)p[1] << 8 | (uint32_t)p[2] << 16 | (uint32_t)p[3] << 24;
+}
+
+static void queue_push(struct queue *q, struct group *g)
+{
+    g->next = NULL;
+    if (q->tail)
+        q->tail->next = g;
+    else
+        q->head = g;
+    q->tail = g;
+}
+
+static void group_free(struct group *g)
+{
+    free(g->buf);
+    free(g->err);
+    free(g);
+}
+
+/* ---- encoding and replay ---------------------------------------------------------------- */
+
+static int check_ops(const struct kv_op *ops, size_t n, size_t *len, char *err, size_t errlen)
+{
+    size_t total = 0;
+    for (size_t i = 0; i < n; i++) {
+        const struct kv_op *op = &ops[i];
+        size_t vlen = op->type == KV_OP_PUT ? op->vlen : 0;
+        if (op->type != KV_OP_PUT && op->type != KV_OP_DELETE) {
+            snprintf(err, errlen, "operation %zu: unknown type %d", i, (int)op->type);
+            return -1;
+        }
+        if (op->klen > KV_ENGINE_MAX_KEY || vlen > KV_ENGINE_MAX_VALUE) {
+            snprintf(err, errlen, "operation %zu: key of %zu bytes or value of %zu bytes is over "
+                     "the limit (%u / %u)", i, op->klen, vlen, KV_ENGINE_MAX_KEY,
+                     KV_ENGINE_MAX_VALUE);
+            return -1;
+        }
+        total += OP_HDR + op->klen + vlen;
+    }
+    if (n == 0 || total >= KV_LOG_MAX_PAYLOAD) {
+        snprintf(err, errlen, n == 0 ? "a write needs at least one operation"
+                                     : "a write of %zu bytes is over the limit", total);
+        return -1;
+    }
+    *len = total;
+    return 0;
+}
+
+static void encode_ops(const struct kv_op *ops, size_t n, uint8_t *p)
+{
+    for (size_t i = 0; i < n; i++) {
+        size_t vlen = ops[i].type == KV_OP_PUT ? ops[i].vlen : 0;
+        p[0] = (uint8_t)ops[i].type;
+        put32(p + 1, (uint32_t)ops[i].klen);
+        put32(p + 5, (uint32_t)vlen);
+        p += OP_HDR;
+        if (ops[i].klen)
+            memcpy(p, ops[i].key, ops[i].klen);
+        p += ops[i].klen;
+        if (vlen)
+            memcpy(p, ops[i].val, vlen);
+        p += vlen;
+    }
+}
+
+/* Applies encoded ops to the index. 0, 1 when malformed, -1 when out of memory. */
+static int apply_ops(struct kv_index *ix, const uint8_t *p, size_t len)
+{
+    while (len > 0) {
+        if (len < OP_HDR)
+            return 1;
+        uint8_t type = p[0];
+        size_t klen = get32(p + 1), vlen = get32(p + 5);
+        if (len - OP_HDR < klen || len - OP_HDR - klen < vlen)
+            return 1;
+        const uint8_t *key = p + OP_HDR, *val = key + klen;
+        if (type == KV_OP_PUT) {
+            if (kv_index_put(ix, key, klen, val, vlen) != 0)
+                return -1;
+        } else if (type == KV_OP_DELETE && vlen == 0) {
+            kv_index_delete(ix, key, klen);
+        } else {
+            return 1;
+        }
+        p += OP_HDR + klen + vlen;
+        len -= OP_HDR + klen + vlen;
+    }
+    return 0;
+}
+
+static int replay_record(const uint8_t *payload, size_t len, uint64_t off, void *arg, char *err,
+                         size_t errlen)
+{
+    struct kv_engine *e = arg;
+    int rc = len >= 1 && payload[0] == PAYLOAD_VERSION ? apply_ops(e->index, payload + 1, len - 1)
+                                                       : 1;
+    if (rc == 0)
+        return 0;
+    snprintf(err, errlen, "data file %s: record at offset %llu %s", e->log_path,
+             (unsigned long long)off,
+             rc < 0 ? "cannot be loaded: out of memory" : "is malformed (authentic but unreadable)");
+    return -1;
+}
+
+/* ---- the sync thread -------------------------------------------------------------------- */
+
+/* Takes queued groups (at least one, within the record limit). Called with mu held. */
+static struct group *take_batch(struct kv_engine *e, size_t *bytes)
+{
+    struct group *first = e->pending.head, *last = first;
+    size_t total = 1 + first->len;
+    while (last->next && total + last->next->len < KV_LOG_MAX_PAYLOAD) {
+        last = last->next;
+        total += last->len;
+    }
+    e->pending.head = last->next;
+    if (!e->pending.head)
+        e->pending.tail = NULL;
+    last->next = NULL;
+    *bytes = total;
+    return first;
+}
+
+static int write_batch(struct kv_engine *e, struct group *batch, size_t bytes, char *err,
+                       size_t errlen)
+{
+    if (bytes > e->cycle_cap) {
+        uint8_t *p = realloc(e->cycle, bytes);
+        if (!p) {
+            snprintf(err, errlen, "out of memory for a record of %zu bytes", bytes);
+            return -1;
+        }
+        e->cycle = p;
+        e->cycle_cap = bytes;
+    }
+    size_t at = 0;
+    e->cycle[at++] = PAYLOAD_VERSION;
+    for (struct group *g = batch; g; g = g->next) {
+        memcpy(e->cycle + at, g->buf, g->len);
+        at += g->len;
+    }
+    if (kv_log_append(e->log, e->cycle, at, err, errlen) != 0)
+        return -1;
+    return kv_log_sync(e->log, err, errlen);
+}
+
+/* Moves a written batch to the done queue. Called with mu held. */
+static void finish_batch(struct kv_engine *e, struct group *batch, int status, const char *err)
+{
+    e->syncs++;
+    while (batch) {
+        struct group *next = batch->next;
+        batch->status = status;
+        if (status != 0)
+            batch->err = strdup(err);
+        else
+            e->writes++;
+        queue_push(&e->done, batch);
+        batch = next;
+    }
+    if (status != 0 && !e->failed) {
+        e->failed = true;
+        snprintf(e->fail_err, sizeof e->fail_err, "%s", err);
+    }
+}
+
+static void *sync_main(void *arg)
+{
+    struct kv_engine *e = arg;
+    char err[256];
+    pthread_mutex_lock(&e->mu);
+    for (;;) {
+        while (!e->pending.head && !e->stopping)
+            pthread_cond_wait(&e->cv, &e->mu);
+        if (!e->pending.head)
+            break;
+        size_t bytes;
+        struct group *batch = take_batch(e, &bytes);
+        bool failed = e->failed;
+        pthread_mutex_unlock(&e->mu);
+        int status = failed ? -1 : write_batch(e, batch, bytes, err, sizeof err);
+        pthread_mutex_lock(&e->mu);
+        finish_batch(e, batch, status, failed ? e->fail_err : err);
+        char one = 1;
+        if (write(e->pipe_wr, &one, 1) < 0 && errno != EAGAIN)
+            log_warn("kv engine: cannot wake the event loop");
+    }
+    pthread_mutex_unlock(&e->mu);
+    return NULL;
+}
+
+/* ---- the event loop side ---------------------------------------------------------------- */
+
+static void complete(struct kv_engine *e, struct group *g)
+{
+    if (g->status == 0) {
+        int rc = apply_ops(e->index, g->buf, g->len);
+        if (rc != 0) { /* durable, but the index could not take it: stop accepting writes */
+            g->status = -1;
+            g->err = strdup("out of memory applying a durable write to the index");
+            pthread_mutex_lock(&e->mu);
+            e->failed = true;
+            snprintf(e->fail_err, sizeof e->fail_err, "out of memory applying a write");
+            pthread_mutex_unlock(&e->mu);
+        }
+    }
+    if (g->done)
+        g->done(g->status, g->status == 0 ? NULL : (g->err ? g->err : "write failed"), g->arg);
+    group_free(g);
+}
+
+static void run_done(struct kv_engine *e)
+{
+    pthread_mutex_lock(&e->mu);
+    struct group *g = e->done.head;
+    e->done.head = e->done.tail = NULL;
+    pthread_mutex_unlock(&e->mu);
+    while (g) {
+        struct group *next = g->next;
+        complete(e, g);
+        g = next;
+    }
+}
+
+static void on_notify(evutil_socket_t fd, short what, void *arg)
+{
+    (void)what;
+    char buf[256];
+    while (read(fd, buf, sizeof buf) > 0)
+        ;
+    run_done(arg);
+}
+
+int kv_engine_write(struct kv_engine *e, const struct kv_op *ops, size_t n, kv_write_cb done,
+                    void *arg, char *err, size_t errlen)
+{
+    size_t len;
+    if (check_ops(ops, n, &len, err, errlen) != 0)
+        return -1;
+    struct group *g = calloc(1, sizeof *g);
+    if (g)
+        g->buf = malloc(len);
+    if (!g || !g->buf) {
+        free(g);
+        snprintf(err, errlen, "out of memory queueing a write");
+        return -1;
+    }
+    encode_ops(ops, n, g->buf);
+    g->len = len;
+    g->done = done;
+    g->arg = arg;
+    pthread_mutex_lock(&e->mu);
+    int rc = e->failed || e->stopping ? -1 : 0;
+    if (rc != 0)
+        snprintf(err, errlen, "the engine takes no more writes: %s",
+                 e->stopping ? "it is closing" : e->fail_err);
+    else
+        queue_push(&e->pending, g);
+    pthread_cond_signal(&e->cv);
+    pthread_mutex_unlock(&e->mu);
+    if (rc != 0)
+        group_free(g);
+    return rc;
+}
+
+int kv_engine_get(struct kv_engine *e, const void *key, size_t klen, const void **val,
+                  size_t *vlen)
+{
+    return kv_index_get(e->index, key, klen, val, vlen);
+}
+
+size_t kv_engine_scan(struct kv_engine *e, const void *start, size_t slen, const void *end,
+                      size_t elen, size_t limit, kv_index_fn fn, void *arg)
+{
+    return kv_index_scan(e->index, start, slen, end, elen, limit, fn, arg);
+}
+
+void kv_engine_stats(struct kv_engine *e, struct kv_engine_stats *out)
+{
+    out->encrypted = e->encrypted;
+    out->keys = kv_index_count(e->index);
+    out->bytes = kv_index_bytes(e->index);
+    pthread_mutex_lock(&e->mu);
+    out->log_bytes = kv_log_size(e->log);
+    out->writes = e->writes;
+    out->syncs = e->syncs;
+    pthread_mutex_unlock(&e->mu);
+}
+
+/* ---- open and close --------------------------------------------------------------------- */
+
+/* Creates dir if missing; checks meta.json against keys before kv.log is touched. */
+static int admit_dir(const char *dir, const struct cipher_keys *keys, const char *log_path,
+                     char *err, size_t errlen)
+{
+    if (mkdir(dir, 0700) != 0 && errno != EEXIST) {
+        snprintf(err, errlen, "data dir %s: cannot create: %s", dir, strerror(errno));
+        return -1;
+    }
+    struct kv_meta m;
+    int rc = kv_meta_load(dir, &m, err, errlen);
+    if (rc == 1) {
+        int has_log = kv_file_exists(log_path, err, errlen);
+        if (has_log != 0) {
+            if (has_log > 0)
+                snprintf(err, errlen, "data dir %s holds %s but no %s: refusing to guess "
+                         "whether it is encrypted", dir, KV_ENGINE_LOG_FILE, KV_META_FILE);
+            return -1;
+        }
+    } else if (rc != 0) {
+        return -1;
+    }
+    return kv_meta_open(dir, keys, &m, err, errlen);
+}
+
+static int start_thread(struct kv_engine *e, struct event_base *base, char *err, size_t errlen)
+{
+    int fds[2];
+    if (pipe(fds) != 0) {
+        snprintf(err, errlen, "kv engine: pipe: %s", strerror(errno));
+        return -1;
+    }
+    e->pipe_rd = fds[0];
+    e->pipe_wr = fds[1];
+    for (int i = 0; i < 2; i++)
+        if (fcntl(fds[i], F_SETFL, O_NONBLOCK) != 0 || fcntl(fds[i], F_SETFD, FD_CLOEXEC) != 0) {
+            snprintf(err, errlen, "kv engine: pipe flags: %s", strerror(errno));
+            return -1;
+        }
+    e->notify = event_new(base, e->pipe_rd, EV_READ | EV_PERSIST, on_notify, e);
+    if (!e->notify || event_add(e->notify, NULL) != 0) {
+        snprintf(err, errlen, "kv engine: cannot watch the completion pipe");
+        return -1;
+    }
+    int rc = pthread_create(&e->thread, NULL, sync_main, e);
+    if (rc != 0) {
+        snprintf(err, errlen, "kv engine: cannot start the sync thread: %s", strerror(rc));
+        return -1;
+    }
+    e->thread_started = true;
+    return 0;
+}
+
+static struct kv_engine *engine_new(void)
+{
+    struct kv_engine *e = calloc(1, sizeof *e);
+    if (!e)
+        return NULL;
+    e->pipe_rd = e->pipe_wr = -1;
+    e->index = kv_index_new();
+    pthread_mutex_init(&e->mu, NULL);
+    pthread_cond_init(&e->cv, NULL);
+    if (!e->index) {
+        kv_engine_close(e);
+        return NULL;
+    }
+    return e;
+}
+
+int kv_engine_open(struct event_base *base, const char *dir, const struct cipher_keys *keys,
+                   struct kv_engine **out, char *err, size_t errlen)
+{
+    char path[PATH_MAX];
+    if (kv_file_join(path, sizeof path, dir, KV_ENGINE_LOG_FILE, err, errlen) != 0 ||
+        admit_dir(dir, keys, path, err, errlen) != 0)
+        return -1;
+    struct kv_engine *e = engine_new();
+    if (!e) {
+        snprintf(err, errlen, "kv engine: out of memory");
+        return -1;
+    }
+    e->encrypted = keys != NULL;
+    memcpy(e->log_path, path, sizeof path);
+    int rc = kv_log_open(path, FILE_ID, keys ? keys->data_key : NULL, replay_record, e, &e->log,
+                         err, errlen);
+    if (rc == 0)
+        rc = start_thread(e, base, err, errlen);
+    if (rc != 0) {
+        kv_engine_close(e);
+        return -1;
+    }
+    *out = e;
+    return 0;
+}
+
+void kv_engine_close(struct kv_engine *e)
+{
+    if (!e)
+        return;
+    if (e->thread_started) {
+        pthread_mutex_lock(&e->mu);
+        e->stopping = true;
+        pthread_cond_signal(&e->cv);
+        pthread_mutex_unlock(&e->mu);
+        pthread_join(e->thread, NULL);
+        run_done(e);
+    }
+    if (e->notify)
+        event_free(e->notify);
+    if (e->pipe_rd >= 0)
+        close(e->pipe_rd);
+    if (e->pipe_wr >= 0)
+        close(e->pipe_wr);
+    kv_log_close(e->log);
+    kv_index_free(e->index);
+    free(e->cycle);
+    pthread_cond_destroy(&e->cv);
+    pthread_mutex_destroy(&e->mu);
+    free(e);
+}

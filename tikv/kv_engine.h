@@ -1,0 +1,85 @@
+/* kv_engine.h — TiKV's local storage engine: every key and value in an ordered in-memory
+ * index, made durable by an append-only record log (kv_log.h) under the data dir, encrypted
+ * with the cipher-file's key when there is one.
+ *
+ * Data dir layout: meta.json (kv_meta.h), kv.log (kv_log.h format, file id 1). One record
+ * per group commit holds the operations of every write in it, each encoded as
+ *   u8 op (1 put, 2 delete) | u32 key length | u32 value length | key | value
+ * (little-endian, after a u8 payload version 1), so a write's operations reach the disk all
+ * together or not at all.
+ *
+ * Contract:
+ * - kv_engine_open(): creates dir (one level) if needed; refuses a dir that holds kv.log but
+ *   no meta.json; checks meta.json against keys (kv_meta_open: TiDB's encryption limitations,
+ *   the dir untouched on refusal) before any data file is opened; replays kv.log into the
+ *   index (a torn tail is cut with a WARN, corruption fails the open naming file and offset);
+ *   takes an exclusive lock on kv.log (a second process gets "in use"); starts the sync
+ *   thread. keys: NULL for a plaintext dir.
+ * - kv_engine_write(): queues ops (copied) as one atomic write and returns 0; done(0, NULL,
+ *   arg) runs later on the event loop, after the write's record is on disk (fdatasync) and
+ *   the index shows it. Writes queued while a sync runs share the next sync (group commit).
+ *   On a write or sync error done(-1, reason, arg) runs, and every later write is refused.
+ *   Returns -1 with err, and never calls done, when the write is refused at once (no ops,
+ *   a key over KV_ENGINE_MAX_KEY, a value over KV_ENGINE_MAX_VALUE, the engine failed or
+ *   is closing). Writes complete in the order they were queued.
+ * - Reads (get, scan, count) are synchronous, from memory, and see only acknowledged writes.
+ *   get's *val points into the index: valid until control returns to the event loop.
+ *   scan: keys in [start, end) in order (end NULL: no upper bound), at most limit (0: all).
+ * - kv_engine_close(): waits for queued writes to become durable, runs their callbacks (from
+ *   inside close), stops the thread and frees everything. Do not write from those callbacks.
+ * - The engine belongs to one event loop thread: call everything from that thread. The sync
+ *   thread reports back through a pipe watched by an event, so libevent needs no threading
+ *   support.
+ */
+#ifndef TISIM_KV_ENGINE_H
+#define TISIM_KV_ENGINE_H
+
+#include <stdbool.h>
+#include <stddef.h>
+#include <stdint.h>
+
+#include "cipherfile.h"
+#include "kv_index.h"
+
+struct event_base;
+struct kv_engine;
+
+#define KV_ENGINE_LOG_FILE "kv.log"
+#define KV_ENGINE_MAX_KEY (64u << 10)
+#define KV_ENGINE_MAX_VALUE (8u << 20)
+
+enum kv_op_type { KV_OP_PUT = 1, KV_OP_DELETE = 2 };
+
+struct kv_op {
+    enum kv_op_type type;
+    const void *key;
+    size_t klen;
+    const void *val; /* KV_OP_PUT only */
+    size_t vlen;
+};
+
+/* status 0: durable; -1: failed, err says why (valid during the call). */
+typedef void (*kv_write_cb)(int status, const char *err, void *arg);
+
+struct kv_engine_stats {
+    bool encrypted;
+    uint64_t keys;      /* keys in the index */
+    uint64_t bytes;     /* bytes of keys and values in the index */
+    uint64_t log_bytes; /* size of kv.log */
+    uint64_t writes;    /* writes made durable since open */
+    uint64_t syncs;     /* fdatasync calls since open (writes / syncs: the group commit) */
+};
+
+int kv_engine_open(struct event_base *base, const char *dir, const struct cipher_keys *keys,
+                   struct kv_engine **out, char *err, size_t errlen);
+int kv_engine_write(struct kv_engine *e, const struct kv_op *ops, size_t n, kv_write_cb done,
+                    void *arg, char *err, size_t errlen);
+/* 0 and *val, *vlen set when found, 1 when not. */
+int kv_engine_get(struct kv_engine *e, const void *key, size_t klen, const void **val,
+                  size_t *vlen);
+size_t kv_engine_scan(struct kv_engine *e, const void *start, size_t slen, const void *end,
+                      size_t elen, size_t limit, kv_index_fn fn, void *arg);
+void kv_engine_stats(struct kv_engine *e, struct kv_engine_stats *out);
+void kv_engine_close(struct kv_engine *e);
+
+#endif
