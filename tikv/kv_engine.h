@@ -26,7 +26,9 @@
  *   get's *val points into the index: valid until control returns to the event loop.
  *   scan: keys in [start, end) in order (end NULL: no upper bound), at most limit (0: all).
  * - kv_engine_close(): waits for queued writes to become durable, runs their callbacks (from
- *   inside close), stops the thread and frees everything. Do not write from those callbacks.
+ *   inside close), stops the thread and frees everything. Do not write from those callbacks,
+ *   and do not close the engine from inside a write callback (close from a timer or signal
+ *   event instead).
  * - The engine belongs to one event loop thread: call everything from that thread. The sync
  *   thread reports back through a pipe watched by an event, so libevent needs no threading
  *   support.

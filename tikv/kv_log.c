@@ -185,6 +185,21 @@ static bool valid_record_after(struct kv_log *log, const uint8_t *map, uint64_t 
     return false;
 }
 
+/* Only the record being written when the process or machine died can be torn: each record
+ * is synced before the next one is written, so bytes after a complete record were written
+ * after it was durable. A record whose header checks out, that ends before the end of the
+ * file and still fails its check is therefore corruption (or a wrong key), never a tail to
+ * cut. */
+static bool could_be_torn(const struct kv_log *log, const uint8_t *map, uint64_t off)
+{
+    if (log->size - off < REC_HDR)
+        return true;
+    uint32_t body_len = get32(map + off);
+    if (get32(map + off + 4) != header_crc(log->file_id, off, body_len))
+        return true;
+    return off + REC_HDR + body_len >= log->size;
+}
+
 static int cut_tail(struct kv_log *log, uint64_t off, const char *why, char *err, size_t errlen)
 {
     if (ftruncate(log->fd, (off_t)off) != 0 || fsync(log->fd) != 0) {
@@ -206,7 +221,7 @@ static int read_records(struct kv_log *log, const uint8_t *map, kv_log_record_fn
         struct record r;
         const char *why = NULL;
         if (check_record(log, map, log->size, off, &r, &why) != 0) {
-            if (valid_record_after(log, map, log->size, off)) {
+            if (!could_be_torn(log, map, off) || valid_record_after(log, map, log->size, off)) {
                 snprintf(err, errlen, "data file %s is corrupt at offset %llu: %s", log->path,
                          (unsigned long long)off, why);
                 return -1;

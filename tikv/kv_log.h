@@ -26,7 +26,10 @@
  *   is a torn tail: the file is cut there (ftruncate + fsync) and a WARN names the file, the
  *   offset and the bytes dropped. A bad record followed by a valid one is corruption: open
  *   fails with "data file PATH is corrupt at offset N: REASON" and nothing after it is
- *   returned. key: the 32-byte data key, or NULL for a plaintext log.
+ *   returned. So is a complete record (its header checks out) that fails its check and is
+ *   not the last thing in the file: only the record being written at a crash can be torn,
+ *   because every record is synced before the next is written (this also keeps a wrong key
+ *   from cutting a whole file). key: the 32-byte data key, or NULL for a plaintext log.
  * - The open file is locked (flock, exclusive): a second open of the same file, from this
  *   process or another, fails with "in use by another process (locked)".
  * - kv_log_append(): seals one record at the end of the file (pwrite, no sync). On a failed

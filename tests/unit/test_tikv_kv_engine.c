@@ -21,6 +21,7 @@
 
 #include "kv_crc.h"
 #include "kv_engine.h"
+#include "kv_meta.h"
 #include "test_tikv_kv_util.h"
 
 static char dir[64];
@@ -383,6 +384,38 @@ static void test_flipped_byte_encrypted(void **state)
     flipped_middle(&key_a, "authentication failed");
 }
 
+static void test_flipped_last_record_is_torn(void **state)
+{
+    (void)state;
+    uint64_t offs[4];
+    three_records(&key_a, offs);
+    flip_byte(logpath, (off_t)(offs[2] + 8 + 13)); /* the last record: what a torn write leaves */
+    struct kv_engine *e = open_ok(&key_a);
+    expect_kv(e, "k2", "value two");
+    expect_kv(e, "k3", NULL);
+    kv_engine_close(e);
+    assert_int_equal(file_size(logpath), (off_t)offs[2]);
+}
+
+static void test_foreign_key_never_cuts(void **state)
+{
+    (void)state;
+    /* Records sealed with key A in a dir whose meta.json says key B (a swapped meta.json):
+     * the first record fails authentication and is not the last one, so the open fails and
+     * nothing is cut. */
+    uint64_t offs[4];
+    three_records(&key_a, offs);
+    char meta[128], err[256];
+    snprintf(meta, sizeof meta, "%s/meta.json", dir);
+    assert_int_equal(unlink(meta), 0);
+    struct kv_meta m;
+    assert_int_equal(kv_meta_create(dir, &key_b, &m, err, sizeof err), 0);
+    uint64_t before = kvt_hash_dir(dir);
+    open_fails(&key_b, "is corrupt at offset 32: authentication failed");
+    assert_true(before == kvt_hash_dir(dir));
+    assert_int_equal(file_size(logpath), (off_t)offs[3]);
+}
+
 static void test_moved_record_fails(void **state)
 {
     (void)state;
@@ -682,7 +715,8 @@ int main(void)
         T(test_crc32), T(test_round_trip_plain),     T(test_round_trip_encrypted), T(test_scan_order_and_limits),
         T(test_many_keys),            T(test_batch_atomic),         T(test_torn_tail_plain),
         T(test_torn_tail_encrypted),  T(test_flipped_byte_plain),   T(test_flipped_byte_encrypted),
-        T(test_moved_record_fails),   T(test_limitations),          T(test_in_use),
+        T(test_moved_record_fails),   T(test_flipped_last_record_is_torn),
+        T(test_foreign_key_never_cuts),   T(test_limitations),          T(test_in_use),
         T(test_refused_writes),       T(test_encrypted_at_rest),    T(test_group_commit),
         T(test_close_flushes),        T(test_kill9),
     };
