@@ -37,6 +37,7 @@ struct kv_log {
     uint64_t size;
     bool encrypted;
     bool broken;
+    bool strict; /* kv_log_read: every bad record is an error, nothing is cut */
     mbedtls_gcm_context gcm;
     mbedtls_entropy_context entropy;
     mbedtls_ctr_drbg_context drbg;
@@ -221,7 +222,8 @@ static int read_records(struct kv_log *log, const uint8_t *map, kv_log_record_fn
         struct record r;
         const char *why = NULL;
         if (check_record(log, map, log->size, off, &r, &why) != 0) {
-            if (!could_be_torn(log, map, off) || valid_record_after(log, map, log->size, off)) {
+            if (log->strict || !could_be_torn(log, map, off) ||
+                valid_record_after(log, map, log->size, off)) {
                 snprintf(err, errlen, "data file %s is corrupt at offset %llu: %s", log->path,
                          (unsigned long long)off, why);
                 return -1;
@@ -248,8 +250,8 @@ static int check_header(const struct kv_log *log, const uint8_t *h, uint64_t wan
     else if (get64(h + 16) != want_id)
         why = "file id does not match (a data file from elsewhere?)";
     else if (((get32(h + 12) & FLAG_ENCRYPTED) != 0) != log->encrypted)
-        why = log->encrypted ? "the file is plaintext but the data dir is encrypted"
-                             : "the file is encrypted but the data dir is plaintext";
+        why = log->encrypted ? "the file is plaintext, but encrypted data was expected"
+                             : "the file is encrypted, but plaintext was expected";
     if (!why)
         return 0;
     snprintf(err, errlen, "data file %s is corrupt at offset 0: %s", log->path, why);
@@ -380,6 +382,29 @@ int kv_log_open(const char *path, uint64_t file_id, const uint8_t *key, kv_log_r
     }
     *out = log;
     return 0;
+}
+
+int kv_log_read(const char *path, uint64_t file_id, const uint8_t *key, kv_log_record_fn fn,
+                void *arg, char *err, size_t errlen)
+{
+    struct kv_log *log = strlen(path) < PATH_MAX ? log_new(path, file_id, key != NULL) : NULL;
+    if (!log) {
+        snprintf(err, errlen, "data file %s: path too long or out of memory", path);
+        return -1;
+    }
+    log->strict = true;
+    int rc = key ? init_crypto(log, key, err, errlen) : 0;
+    if (rc == 0) {
+        log->fd = open(path, O_RDONLY | O_CLOEXEC);
+        if (log->fd < 0) {
+            snprintf(err, errlen, "data file %s: cannot open: %s", path, strerror(errno));
+            rc = -1;
+        }
+    }
+    if (rc == 0)
+        rc = load_existing(log, fn, arg, err, errlen);
+    kv_log_close(log);
+    return rc;
 }
 
 static int next_nonce(struct kv_log *log, uint8_t nonce[NONCE_LEN])

@@ -60,6 +60,14 @@ typedef int (*kv_log_record_fn)(const uint8_t *payload, size_t len, uint64_t off
 
 int kv_log_open(const char *path, uint64_t file_id, const uint8_t *key, kv_log_record_fn fn,
                 void *arg, struct kv_log **out, char *err, size_t errlen);
+/* Reads an existing file without changing it (read-only, no lock, nothing created or cut):
+ * as kv_log_open, but any record that fails its check is an error ("data file PATH is corrupt
+ * at offset N: REASON"), torn or not. For files from elsewhere, such as a bulk-import file:
+ * a wrong key fails at the first record with "authentication failed", a plaintext file where
+ * a key is given (or the reverse) fails at offset 0. Records before a bad one have already
+ * been passed to fn: stage them, and apply them only when kv_log_read returns 0. */
+int kv_log_read(const char *path, uint64_t file_id, const uint8_t *key, kv_log_record_fn fn,
+                void *arg, char *err, size_t errlen);
 int kv_log_append(struct kv_log *log, const void *payload, size_t len, char *err,
                   size_t errlen);
 int kv_log_sync(struct kv_log *log, char *err, size_t errlen);
