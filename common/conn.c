@@ -63,6 +63,20 @@ void conn_peer_get(struct bufferevent *bev, struct conn_peer *out)
 
 /* ---- listening ---- */
 
+/* A resumed client sends its first request in the flight that ends the handshake: it is in
+ * the input already and no read event will announce it. So once the service has set its
+ * callbacks, its read callback is run (deferred) when input waits. The reference taken
+ * before the hand-over keeps bev's memory valid should the service free it at once
+ * (bufferevent_free clears the callbacks, so nothing runs then). */
+static void announce_early_input(struct bufferevent *bev)
+{
+    bufferevent_data_cb readcb = NULL;
+    bufferevent_getcb(bev, &readcb, NULL, NULL, NULL);
+    if (readcb && evbuffer_get_length(bufferevent_get_input(bev)) > 0)
+        bufferevent_trigger(bev, EV_READ, BEV_TRIG_IGNORE_WATERMARKS | BEV_TRIG_DEFER_CALLBACKS);
+    bufferevent_decref(bev);
+}
+
 static void handshake_event(struct bufferevent *bev, short what, void *arg)
 {
     struct pending_accept *p = arg;
@@ -73,7 +87,9 @@ static void handshake_event(struct bufferevent *bev, short what, void *arg)
         conn_accept_cb cb = p->cb;
         void *cb_arg = p->arg;
         free(p);
+        bufferevent_incref(bev);
         cb(bev, &peer, cb_arg);
+        announce_early_input(bev);
         return;
     }
     /* The handshake failed or the peer left: tls.c has logged why. */
@@ -364,7 +380,9 @@ static void dial_event(struct bufferevent *bev, short what, void *arg)
         conn_dial_cb cb = d->cb;
         void *cb_arg = d->arg;
         dial_free(d, false);
+        bufferevent_incref(bev);
         cb(bev, &peer, NULL, cb_arg);
+        announce_early_input(bev);
         return;
     }
     const struct tls_peer *t = tls_bev_peer(bev);

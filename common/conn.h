@@ -13,7 +13,10 @@
  *   tls_ctx every connection is TLS and the service's callback runs once the handshake has
  *   completed (a failed handshake is logged by tls.c and never reaches the service); without
  *   one it runs at accept. The callback owns the bufferevent (no callbacks set, nothing
- *   enabled yet) and gets the peer's facts.
+ *   enabled yet) and gets the peer's facts. The input may already hold the peer's first
+ *   bytes (a resumed TLS client sends its first request with the end of the handshake);
+ *   a read callback set in the callback is then run once from the next loop iteration.
+ *   The same holds for conn_dial's bufferevent.
  * - Out of file descriptors (EMFILE, ENFILE, ENOBUFS, ENOMEM from accept), a listener stops
  *   accepting for CONN_ACCEPT_BACKOFF_MS rather than spin on the ready socket, and says so in
  *   the log at most once a second, with the number of refusals since the last line. Waiting
