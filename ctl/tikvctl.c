@@ -7,6 +7,7 @@
 #include <sys/stat.h>
 
 #include "cipherfile.h"
+#include "rpccall.h"
 #include "flags.h"
 #include "kv_meta.h"
 #include "url.h"
@@ -14,7 +15,7 @@
 _Static_assert(TIKVCTL_MAX_HEX_LEN == CIPHERFILE_MAX_TOKEN,
                "random-hex makes cipher files: its cap is the cipher-file's");
 
-#define REMOTE_UNAVAILABLE "tikv-ctl: remote commands are not available yet in this build"
+#define TIKVCTL_TIMEOUT_MS 10000
 
 void tikvctl_usage(FILE *out)
 {
@@ -29,14 +30,14 @@ void tikvctl_usage(FILE *out)
           "                                 tikv-ctl random-hex --len 256 > cipher-file-256\n"
           "  encryption-meta --data-dir DIR show whether and how DIR is encrypted (never a key)\n"
           "\n"
-          "Remote commands (need --host; NOT AVAILABLE YET in this build: they are checked\n"
-          "and then refused with exit status 1):\n"
-          "  raw-put KEY VALUE              store VALUE under KEY\n"
+          "Remote commands (need --host; over TLS when --ca-path is given):\n"
+          "  raw-put KEY VALUE              store VALUE under KEY (printed: success!)\n"
           "  raw-get KEY                    print the value of KEY\n"
           "  raw-delete KEY                 delete KEY\n"
           "  raw-scan [--from K] [--to K] [--limit N]\n"
           "                                 print keys from K (included) to K (excluded; empty:\n"
-          "                                 the end), at most N (default 30, at most 10000)\n"
+          "                                 the end), at most N (default 30, at most 10000),\n"
+          "                                 one \"KEY<TAB>VALUE\" a line\n"
           "  status                         show the store's status\n"
           "  help                           show this help\n"
           "\n"
@@ -349,6 +350,110 @@ static int run_encryption_meta(const struct tikvctl *c, const char *dir)
     return 0;
 }
 
+/* One call to the store at addr; follows a NOT_LEADER answer once, to the leader it names. */
+static int remote_call(const struct tikvctl *c, const char *method, const struct rpc_buf *args,
+                       size_t n, struct rpc_frame **resp)
+{
+    struct rpccall_tls tls = {c->ca_path, c->cert_path, c->key_path};
+    char err[600], addr[300];
+    snprintf(addr, sizeof addr, "%s", c->host);
+    for (int hop = 0; hop < 2; hop++) {
+        if (rpccall(addr, method, args, n, c->ca_path ? &tls : NULL, "tikv-ctl",
+                    TIKVCTL_TIMEOUT_MS, resp, err, sizeof err) != 0) {
+            fprintf(c->err, "tikv-ctl: %s\n", err);
+            return -1;
+        }
+        if ((*resp)->status != RPC_NOT_LEADER || (*resp)->nfields < 1 || hop == 1)
+            return 0;
+        snprintf(addr, sizeof addr, "%.*s", (int)(*resp)->fields[0].len,
+                 (const char *)(*resp)->fields[0].data);
+        rpc_frame_free(*resp);
+        *resp = NULL;
+    }
+    return 0;
+}
+
+static struct rpc_buf str_buf(const char *s)
+{
+    return (struct rpc_buf){s, strlen(s)};
+}
+
+static void print_buf(FILE *out, const struct rpc_buf *b)
+{
+    fwrite(b->data, 1, b->len, out);
+}
+
+/* Prints the answer of a remote command; failures are one line "tikv-ctl: <why>". */
+static int print_answer(const struct tikvctl *c, const struct tikvctl_call *call,
+                        const struct rpc_frame *r)
+{
+    char msg[600];
+    rpc_frame_message(r, msg, sizeof msg);
+    if (r->status == RPC_NOT_FOUND && call->cmd == TIKVCTL_RAW_GET) {
+        fprintf(c->err, "tikv-ctl: key not found: %s\n", call->key);
+        return 1;
+    }
+    if (r->status != RPC_OK) {
+        fprintf(c->err, "tikv-ctl: %s%s%s\n", rpc_status_name(r->status), msg[0] ? ": " : "",
+                msg);
+        return 1;
+    }
+    switch (call->cmd) {
+    case TIKVCTL_RAW_GET:
+    case TIKVCTL_STATUS:
+        if (r->nfields > 0)
+            print_buf(c->out, &r->fields[0]);
+        fputc('\n', c->out);
+        break;
+    case TIKVCTL_RAW_SCAN:
+        for (size_t i = 0; i + 1 < r->nfields; i += 2) {
+            print_buf(c->out, &r->fields[i]);
+            fputc('\t', c->out);
+            print_buf(c->out, &r->fields[i + 1]);
+            fputc('\n', c->out);
+        }
+        break;
+    default:
+        fprintf(c->out, "success!\n");
+    }
+    return 0;
+}
+
+static int run_remote(const struct tikvctl *c, const struct tikvctl_call *call)
+{
+    struct rpc_buf args[3];
+    size_t n = 0;
+    const char *method = "status";
+    char limit[24];
+    switch (call->cmd) {
+    case TIKVCTL_RAW_PUT:
+        method = "raw_put";
+        args[n++] = str_buf(call->key);
+        args[n++] = str_buf(call->value);
+        break;
+    case TIKVCTL_RAW_GET:
+    case TIKVCTL_RAW_DELETE:
+        method = call->cmd == TIKVCTL_RAW_GET ? "raw_get" : "raw_delete";
+        args[n++] = str_buf(call->key);
+        break;
+    case TIKVCTL_RAW_SCAN:
+        method = "raw_scan";
+        snprintf(limit, sizeof limit, "%zu", call->limit);
+        args[n++] = str_buf(call->from);
+        args[n++] = str_buf(call->to);
+        args[n++] = str_buf(limit);
+        break;
+    default:
+        break;
+    }
+    struct rpc_frame *resp = NULL;
+    if (remote_call(c, method, args, n, &resp) != 0)
+        return 1;
+    int rc = print_answer(c, call, resp);
+    rpc_frame_free(resp);
+    return rc;
+}
+
 int tikvctl_run(const struct tikvctl *c, int argc, char **argv)
 {
     struct tikvctl_call call;
@@ -366,7 +471,6 @@ int tikvctl_run(const struct tikvctl *c, int argc, char **argv)
     case TIKVCTL_ENCRYPTION_META:
         return run_encryption_meta(c, call.data_dir);
     default:
-        fprintf(c->err, REMOTE_UNAVAILABLE "\n");
-        return 1;
+        return run_remote(c, &call);
     }
 }

@@ -21,9 +21,13 @@
  *   none (the missing one is named); a local one refuses --host.
  * - tikvctl_run plans and runs. random-hex prints 2N lowercase hex digits and a newline
  *   (a CSPRNG: common/cipherfile's CTR-DRBG). encryption-meta prints what <dir>/meta.json
- *   says (tikv/kv_meta.h) and never a key; a dir without one says so. Remote commands are
- *   planned but this build has no RPC client yet: they print exactly
- *   "tikv-ctl: remote commands are not available yet in this build" and return 1.
+ *   says (tikv/kv_meta.h) and never a key; a dir without one says so. Remote commands make
+ *   one RPC call (common/rpccall.h) to --host over TLS with the given files (following a
+ *   NOT_LEADER answer once): raw-get prints the value as stored and a newline, raw-scan one
+ *   "KEY<TAB>VALUE" a line, status the store's JSON, raw-put/raw-delete "success!". A key
+ *   raw-get does not find is "tikv-ctl: key not found: KEY"; any other refusal is
+ *   "tikv-ctl: STATUS: message" (TiKV's own words, e.g. UNAUTHENTICATED: Common name check
+ *   fail, ...), a transport failure "tikv-ctl: <the transport's reason>".
  *   A usage error prints "tikv-ctl: <why>" and "Run 'tikv-ctl --help' for usage." on err.
  *   Any other failure is one line "tikv-ctl: <why>". Returns the exit status, 0 or 1.
  */

@@ -1,0 +1,264 @@
+/* tikv_kv.c — TiKV's KV service. See tikv_kv.h. */
+#include "tikv_kv.h"
+
+#include <errno.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "log.h"
+#include "rpc.h"
+
+struct tikv_kv {
+    struct rpc_server *rpc;
+    struct kv_engine *engine;
+    char **allowed;
+    size_t n_allowed;
+    struct tikv_status *status;
+    tikv_status_fn status_json;
+    void *status_arg;
+};
+
+/* The counter's kind: a literal that outlives the request (the status port keeps it). */
+static const char *request_kind(const char *method)
+{
+    static const char *const known[] = {"raw_get",  "raw_put",       "raw_delete",
+                                        "raw_scan", "raw_batch_put", "status"};
+    for (size_t i = 0; i < sizeof known / sizeof known[0]; i++)
+        if (strcmp(method, known[i]) == 0)
+            return known[i];
+    return "unknown";
+}
+
+/* Real TiKV checks the CN per request, after a successful handshake. */
+static enum rpc_status check_peer(const struct conn_peer *peer, const struct rpc_frame *req,
+                                  void *arg, char *msg, size_t msglen)
+{
+    struct tikv_kv *kv = arg;
+    if (kv->status)
+        tikv_status_count(kv->status, request_kind(req->method));
+    if (!peer->tls || peer->cn_allowed)
+        return RPC_OK;
+    rpc_cn_refusal(msg, msglen, peer->cn, kv->allowed, kv->n_allowed);
+    log_warnx("refused %s from %s: %s", req->method, peer->addr, msg);
+    return RPC_UNAUTHENTICATED;
+}
+
+static bool has_args(struct rpc_call *call, const struct rpc_frame *req, size_t n)
+{
+    if (req->nfields != n) {
+        char msg[128];
+        snprintf(msg, sizeof msg, "%s takes %zu argument%s, got %zu", req->method, n,
+                 n == 1 ? "" : "s", req->nfields);
+        rpc_reply(call, RPC_BAD_REQUEST, msg, NULL, 0);
+        return false;
+    }
+    for (size_t i = 0; i < n; i += 2) { /* keys: the even fields of every method */
+        if (req->fields[i].len == 0) {
+            rpc_reply(call, RPC_BAD_REQUEST, "a key must not be empty", NULL, 0);
+            return false;
+        }
+    }
+    return true;
+}
+
+static void write_done(int status, const char *err, void *arg)
+{
+    struct rpc_call *call = arg;
+    if (status == 0)
+        rpc_reply(call, RPC_OK, NULL, NULL, 0);
+    else
+        rpc_reply(call, RPC_INTERNAL, err, NULL, 0);
+}
+
+/* Queues ops as one durable write answered from write_done. */
+static void write_ops(struct tikv_kv *kv, struct rpc_call *call, const struct kv_op *ops,
+                      size_t n)
+{
+    char err[256];
+    if (kv_engine_write(kv->engine, ops, n, write_done, call, err, sizeof err) != 0)
+        rpc_reply(call, strstr(err, "over") ? RPC_TOO_LARGE : RPC_INTERNAL, err, NULL, 0);
+}
+
+static void raw_get(struct rpc_call *call, const struct rpc_frame *req, void *arg)
+{
+    struct tikv_kv *kv = arg;
+    if (!has_args(call, req, 1))
+        return;
+    const void *val;
+    size_t vlen;
+    if (kv_engine_get(kv->engine, req->fields[0].data, req->fields[0].len, &val, &vlen) != 0) {
+        rpc_reply(call, RPC_NOT_FOUND, "key not found", NULL, 0);
+        return;
+    }
+    struct rpc_buf out = {val, vlen};
+    rpc_reply(call, RPC_OK, NULL, &out, 1);
+}
+
+static void raw_put(struct rpc_call *call, const struct rpc_frame *req, void *arg)
+{
+    if (!has_args(call, req, 2))
+        return;
+    struct kv_op op = {KV_OP_PUT, req->fields[0].data, req->fields[0].len, req->fields[1].data,
+                       req->fields[1].len};
+    write_ops(arg, call, &op, 1);
+}
+
+static void raw_delete(struct rpc_call *call, const struct rpc_frame *req, void *arg)
+{
+    if (!has_args(call, req, 1))
+        return;
+    struct kv_op op = {KV_OP_DELETE, req->fields[0].data, req->fields[0].len, NULL, 0};
+    write_ops(arg, call, &op, 1);
+}
+
+static void raw_batch_put(struct rpc_call *call, const struct rpc_frame *req, void *arg)
+{
+    size_t n = req->nfields / 2;
+    if (req->nfields == 0 || req->nfields % 2 != 0) {
+        rpc_reply(call, RPC_BAD_REQUEST, "raw_batch_put takes key, value pairs", NULL, 0);
+        return;
+    }
+    if (!has_args(call, req, req->nfields))
+        return;
+    struct kv_op *ops = calloc(n, sizeof *ops);
+    if (!ops) {
+        rpc_reply(call, RPC_INTERNAL, "out of memory", NULL, 0);
+        return;
+    }
+    for (size_t i = 0; i < n; i++)
+        ops[i] = (struct kv_op){KV_OP_PUT, req->fields[2 * i].data, req->fields[2 * i].len,
+                                req->fields[2 * i + 1].data, req->fields[2 * i + 1].len};
+    write_ops(arg, call, ops, n); /* the engine copies them */
+    free(ops);
+}
+
+struct scan_out {
+    struct rpc_buf *items;
+    size_t n, cap, bytes;
+};
+
+/* Collects key/value pairs while they fit in one reply (pointers into the index stay valid
+ * until control returns to the loop, and the reply is encoded before that). */
+static int scan_item(const void *key, size_t klen, const void *val, size_t vlen, void *arg)
+{
+    struct scan_out *s = arg;
+    if (s->bytes + klen + vlen + 64 > RPC_MAX_BODY - 4096 || s->n + 2 > s->cap)
+        return 1; /* stop */
+    s->items[s->n++] = (struct rpc_buf){key, klen};
+    s->items[s->n++] = (struct rpc_buf){val, vlen};
+    s->bytes += klen + vlen + 8;
+    return 0;
+}
+
+static int parse_limit(const struct rpc_buf *b, size_t *out)
+{
+    char text[16];
+    if (b->len == 0 || b->len >= sizeof text)
+        return -1;
+    memcpy(text, b->data, b->len);
+    text[b->len] = '\0';
+    char *end;
+    errno = 0;
+    unsigned long v = strtoul(text, &end, 10);
+    if (errno || *end || text[0] == '-' || v == 0 || v > TIKV_KV_MAX_SCAN)
+        return -1;
+    *out = v;
+    return 0;
+}
+
+static void raw_scan(struct rpc_call *call, const struct rpc_frame *req, void *arg)
+{
+    struct tikv_kv *kv = arg;
+    size_t limit;
+    if (req->nfields != 3) {
+        rpc_reply(call, RPC_BAD_REQUEST, "raw_scan takes start, end, limit", NULL, 0);
+        return;
+    }
+    if (parse_limit(&req->fields[2], &limit) != 0) {
+        char msg[96];
+        snprintf(msg, sizeof msg, "the scan limit must be a number from 1 to %d",
+                 TIKV_KV_MAX_SCAN);
+        rpc_reply(call, RPC_BAD_REQUEST, msg, NULL, 0);
+        return;
+    }
+    const struct rpc_buf *start = &req->fields[0], *end = &req->fields[1];
+    struct scan_out s = {calloc(2 * limit, sizeof *s.items), 0, 2 * limit, 0};
+    if (!s.items) {
+        rpc_reply(call, RPC_INTERNAL, "out of memory", NULL, 0);
+        return;
+    }
+    kv_engine_scan(kv->engine, start->data, start->len, end->len ? end->data : NULL, end->len,
+                   limit, scan_item, &s);
+    rpc_reply(call, RPC_OK, NULL, s.items, s.n);
+    free(s.items);
+}
+
+static void status(struct rpc_call *call, const struct rpc_frame *req, void *arg)
+{
+    struct tikv_kv *kv = arg;
+    if (!has_args(call, req, 0))
+        return;
+    json_t *j = kv->status_json ? kv->status_json(kv->status_arg) : json_object();
+    char *text = j ? json_dumps(j, JSON_INDENT(2) | JSON_PRESERVE_ORDER) : NULL;
+    json_decref(j);
+    if (!text) {
+        rpc_reply(call, RPC_INTERNAL, "cannot build the status", NULL, 0);
+        return;
+    }
+    struct rpc_buf out = {text, strlen(text)};
+    rpc_reply(call, RPC_OK, NULL, &out, 1);
+    free(text);
+}
+
+struct tikv_kv *tikv_kv_new(struct event_base *base, const struct tikv_kv_opts *o,
+                            const char *host, int port, struct tls_ctx *tls, char *err,
+                            size_t errlen)
+{
+    struct tikv_kv *kv = calloc(1, sizeof *kv);
+    if (!kv)
+        goto oom;
+    kv->engine = o->engine;
+    kv->status = o->status;
+    kv->status_json = o->status_json;
+    kv->status_arg = o->status_arg;
+    if (o->n_allowed_cn && !(kv->allowed = calloc(o->n_allowed_cn, sizeof *kv->allowed)))
+        goto oom;
+    for (size_t i = 0; i < o->n_allowed_cn; i++, kv->n_allowed++)
+        if (!(kv->allowed[i] = strdup(o->allowed_cn[i])))
+            goto oom;
+    const struct rpc_method methods[] = {
+        {"raw_get", raw_get, kv},     {"raw_put", raw_put, kv},
+        {"raw_delete", raw_delete, kv}, {"raw_batch_put", raw_batch_put, kv},
+        {"raw_scan", raw_scan, kv},   {"status", status, kv},
+    };
+    struct rpc_server_opts so = {methods, sizeof methods / sizeof methods[0], check_peer, kv, 0};
+    if (!(kv->rpc = rpc_server_new(base, &so)))
+        goto oom;
+    if (rpc_server_listen(kv->rpc, host, port, tls, err, errlen) != 0) {
+        tikv_kv_free(kv);
+        return NULL;
+    }
+    return kv;
+oom:
+    snprintf(err, errlen, "out of memory");
+    tikv_kv_free(kv);
+    return NULL;
+}
+
+int tikv_kv_port(const struct tikv_kv *kv)
+{
+    return rpc_server_port(kv->rpc);
+}
+
+void tikv_kv_free(struct tikv_kv *kv)
+{
+    if (!kv)
+        return;
+    if (kv->rpc)
+        rpc_server_free(kv->rpc);
+    for (size_t i = 0; i < kv->n_allowed; i++)
+        free(kv->allowed[i]);
+    free(kv->allowed);
+    free(kv);
+}

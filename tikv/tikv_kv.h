@@ -1,0 +1,53 @@
+/* tikv_kv.h — TiKV's KV service on --addr: raw get, put, delete, scan and batch put over the
+ * framed RPC (common/rpc.h), on the local engine (kv_engine.h), with real TiKV's CN check.
+ *
+ * Contract (methods; arguments and results are byte strings, keys never empty):
+ *   raw_get    [key]                        OK [value] | NOT_FOUND "key not found"
+ *   raw_put    [key, value]                 OK once durable
+ *   raw_delete [key]                        OK once durable (deleting a missing key is OK)
+ *   raw_batch_put [k1, v1, k2, v2, ...]     OK once all are durable, atomically
+ *   raw_scan   [start, end, limit]          OK [k1, v1, ...]: keys in [start, end) in order
+ *              (end "" = no end; limit decimal 1..TIKV_KV_MAX_SCAN); stops early rather than
+ *              exceed the RPC body limit
+ *   status     []                           OK [JSON text of the status callback]
+ * - Every request from a TLS peer whose certificate CN is not in cert-allowed-cn is answered
+ *   UNAUTHENTICATED with TiKV's words: "Common name check fail, reason: x509_common_name from
+ *   peer is X, cert_allowed_cn: {"a", "b"}" (the handshake itself succeeds, as in real TiKV:
+ *   the server ctx must use TLS_CN_SERVICE). An empty list lets everyone in.
+ * - Bad arguments get BAD_REQUEST naming what is wrong; an engine failure INTERNAL with its
+ *   reason. Requests are pipelined: writes complete in order, replies go by id.
+ * - Each request is counted by kind in the status port's /metrics (status may be NULL).
+ * - tikv_kv_free closes the listener and connections; writes still on their way to disk are
+ *   answered into the void when the engine closes afterwards (free this first, then the
+ *   engine).
+ */
+#ifndef TISIM_TIKV_KV_H
+#define TISIM_TIKV_KV_H
+
+#include <event2/event.h>
+#include <stddef.h>
+
+#include "kv_engine.h"
+#include "tikv_status.h"
+#include "tls.h"
+
+#define TIKV_KV_MAX_SCAN 10000
+
+struct tikv_kv;
+
+struct tikv_kv_opts {
+    struct kv_engine *engine;
+    char *const *allowed_cn; /* copied */
+    size_t n_allowed_cn;
+    struct tikv_status *status; /* counters; may be NULL */
+    tikv_status_fn status_json; /* for the "status" method; may be NULL */
+    void *status_arg;
+};
+
+struct tikv_kv *tikv_kv_new(struct event_base *base, const struct tikv_kv_opts *o,
+                            const char *host, int port, struct tls_ctx *tls, char *err,
+                            size_t errlen);
+int tikv_kv_port(const struct tikv_kv *kv);
+void tikv_kv_free(struct tikv_kv *kv);
+
+#endif
