@@ -190,8 +190,8 @@ int main(int argc, char **argv)
         log_info("TiKV stopped");
     } else if (rc < 0) {
         fprintf(stderr, "tikv-server: %s\n", err);
-        if (d.proc.log_opened && d.cfg.log_file && *d.cfg.log_file)
-            log_error("%s", err);
+        if (d.proc.log_opened && d.cfg.log_file && *d.cfg.log_file && !d.refusal[0])
+            log_error("%s", err); /* a refusal is in the log already (tikv_pd) */
     }
     stop(&d);
     return rc < 0 ? 1 : 0;

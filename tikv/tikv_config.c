@@ -33,7 +33,7 @@ struct tikv_flags {
 static void usage(const struct flag *table, size_t n)
 {
     printf("Usage: tikv-server [flags]\n\n"
-           "tisim's TiKV: an encrypted, replicated key-value store over mutual TLS.\n\n");
+           "tisim's TiKV: an encrypted, durable key-value store over mutual TLS (one store; replication is not built yet).\n\n");
     flags_usage(stdout, table, n);
     printf("\nTLS is on when [security] ca-path, cert-path and key-path are all set; then every\n"
            "--pd endpoint must be https (host:port alone means https) and callers must present\n"

@@ -101,6 +101,9 @@ static void pd_message(const char *body, size_t len, char *out, size_t outlen)
     else
         snprintf(out, outlen, "%.*s", (int)(len > 200 ? 200 : len), body ? body : "");
     json_decref(v);
+    size_t n = strlen(out); /* one line */
+    while (n && (out[n - 1] == '\n' || out[n - 1] == '\r' || out[n - 1] == ' '))
+        out[--n] = '\0';
 }
 
 static void on_register_reply(int status, const char *body, size_t len, const char *err,
@@ -129,8 +132,13 @@ static void on_register_reply(int status, const char *body, size_t len, const ch
     if (status >= 400 && status < 500) {
         pd_message(body, len, msg, sizeof msg);
         char why[400];
-        snprintf(why, sizeof why, "PD %s refused this store (HTTP %d): %s", p->urls[p->current],
-                 status, msg);
+        if (strstr(msg, "HTTP request to an HTTPS server"))
+            snprintf(why, sizeof why, "PD %s speaks HTTPS but this store is configured without "
+                     "TLS: set [security] ca-path, cert-path and key-path, and use https:// PD "
+                     "endpoints", p->urls[p->current]);
+        else
+            snprintf(why, sizeof why, "PD %s refused this store (HTTP %d): %s",
+                     p->urls[p->current], status, msg);
         p->refused = true;
         log_error("%s", why);
         if (p->cb.on_refused)
