@@ -144,8 +144,12 @@ static int start(struct tikv_daemon *d, char *err, size_t errlen)
     if (!d->status)
         return -1;
     tikv_status_watch_tls(d->status, "kv", d->server_tls); /* shared by both ports */
-    struct tikv_kv_opts ko = {d->engine, d->cfg.security.cert_allowed_cn.items,
-                              d->cfg.security.cert_allowed_cn.n, d->status, status_json, d};
+    struct tikv_kv_opts ko = {.engine = d->engine,
+                              .allowed_cn = d->cfg.security.cert_allowed_cn.items,
+                              .n_allowed_cn = d->cfg.security.cert_allowed_cn.n,
+                              .status = d->status,
+                              .status_json = status_json,
+                              .status_arg = d};
     d->kv = tikv_kv_new(d->proc.base, &ko, d->cfg.addr_url.host, d->cfg.addr_url.port,
                         d->server_tls, err, errlen);
     if (!d->kv || link_pd(d, err, errlen) != 0)
