@@ -8,6 +8,7 @@
 
 #include "log.h"
 #include "rpc.h"
+#include "tikv_import.h"
 
 struct tikv_kv {
     struct rpc_server *rpc;
@@ -17,13 +18,16 @@ struct tikv_kv {
     struct tikv_status *status;
     tikv_status_fn status_json;
     void *status_arg;
+    struct cipher_keys keys; /* for ingest */
+    bool has_keys;
 };
 
 /* The counter's kind: a literal that outlives the request (the status port keeps it). */
 static const char *request_kind(const char *method)
 {
     static const char *const known[] = {"raw_get",  "raw_put",       "raw_delete",
-                                        "raw_scan", "raw_batch_put", "status"};
+                                        "raw_scan", "raw_batch_put", "status",
+                                        TIKV_IMPORT_METHOD};
     for (size_t i = 0; i < sizeof known / sizeof known[0]; i++)
         if (strcmp(method, known[i]) == 0)
             return known[i];
@@ -211,6 +215,74 @@ static void status(struct rpc_call *call, const struct rpc_frame *req, void *arg
     free(text);
 }
 
+struct ingest_job {
+    struct rpc_call *call;
+    size_t n;
+};
+
+static void ingest_done(int status, const char *err, void *arg)
+{
+    struct ingest_job *job = arg;
+    if (status == 0) {
+        char count[24], msg[48];
+        snprintf(count, sizeof count, "%zu", job->n);
+        snprintf(msg, sizeof msg, "ingested %zu keys", job->n);
+        log_info("%s from %s", msg, rpc_call_peer(job->call)->addr);
+        struct rpc_buf out = {count, strlen(count)};
+        rpc_reply(job->call, RPC_OK, msg, &out, 1);
+    } else {
+        rpc_reply(job->call, RPC_INTERNAL, err, NULL, 0);
+    }
+    free(job);
+}
+
+/* Reads the request's bulk file with the store's keys: RPC_OK and *b, or the refusal. */
+static enum rpc_status read_bulk(struct tikv_kv *kv, const struct rpc_frame *req,
+                                 struct tikv_import_batch *b, char *err, size_t errlen)
+{
+    struct kv_engine_stats st;
+    kv_engine_stats(kv->engine, &st);
+    if (req->nfields != 1) {
+        snprintf(err, errlen, "ingest takes one argument, the bulk file's bytes");
+        return RPC_BAD_REQUEST;
+    }
+    if (st.encrypted && !kv->has_keys) {
+        snprintf(err, errlen, "this store has no cipher keys to read bulk files with");
+        return RPC_INTERNAL;
+    }
+    const struct cipher_keys *keys = st.encrypted ? &kv->keys : NULL;
+    if (tikv_import_read_bytes(req->fields[0].data, req->fields[0].len, keys, b, err,
+                               errlen) != 0)
+        return RPC_BAD_REQUEST;
+    return RPC_OK;
+}
+
+/* A bulk file, read strictly (nothing is applied unless all of it checks out), then applied
+ * as one atomic write. */
+static void ingest(struct rpc_call *call, const struct rpc_frame *req, void *arg)
+{
+    struct tikv_kv *kv = arg;
+    struct tikv_import_batch b;
+    char err[600];
+    enum rpc_status rs = read_bulk(kv, req, &b, err, sizeof err);
+    if (rs != RPC_OK) {
+        log_warnx("refused a bulk import from %s: %s", rpc_call_peer(call)->addr, err);
+        rpc_reply(call, rs, err, NULL, 0);
+        return;
+    }
+    struct ingest_job *job = malloc(sizeof *job);
+    if (!job) {
+        rpc_reply(call, RPC_INTERNAL, "out of memory", NULL, 0);
+    } else {
+        *job = (struct ingest_job){call, b.n};
+        if (kv_engine_write(kv->engine, b.ops, b.n, ingest_done, job, err, sizeof err) != 0) {
+            free(job);
+            rpc_reply(call, strstr(err, "over") ? RPC_TOO_LARGE : RPC_INTERNAL, err, NULL, 0);
+        }
+    }
+    tikv_import_batch_free(&b); /* the engine copied the ops */
+}
+
 struct tikv_kv *tikv_kv_new(struct event_base *base, const struct tikv_kv_opts *o,
                             const char *host, int port, struct tls_ctx *tls, char *err,
                             size_t errlen)
@@ -231,6 +303,7 @@ struct tikv_kv *tikv_kv_new(struct event_base *base, const struct tikv_kv_opts *
         {"raw_get", raw_get, kv},     {"raw_put", raw_put, kv},
         {"raw_delete", raw_delete, kv}, {"raw_batch_put", raw_batch_put, kv},
         {"raw_scan", raw_scan, kv},   {"status", status, kv},
+        {TIKV_IMPORT_METHOD, ingest, kv},
     };
     struct rpc_server_opts so = {methods, sizeof methods / sizeof methods[0], check_peer, kv, 0};
     if (!(kv->rpc = rpc_server_new(base, &so)))
@@ -251,6 +324,14 @@ int tikv_kv_port(const struct tikv_kv *kv)
     return rpc_server_port(kv->rpc);
 }
 
+void tikv_kv_set_cipher_keys(struct tikv_kv *kv, const struct cipher_keys *keys)
+{
+    cipherfile_keys_clear(&kv->keys);
+    kv->has_keys = keys != NULL;
+    if (keys)
+        kv->keys = *keys;
+}
+
 void tikv_kv_free(struct tikv_kv *kv)
 {
     if (!kv)
@@ -260,5 +341,6 @@ void tikv_kv_free(struct tikv_kv *kv)
     for (size_t i = 0; i < kv->n_allowed; i++)
         free(kv->allowed[i]);
     free(kv->allowed);
+    cipherfile_keys_clear(&kv->keys);
     free(kv);
 }

@@ -10,6 +10,11 @@
  *              (end "" = no end; limit decimal 1..TIKV_KV_MAX_SCAN); stops early rather than
  *              exceed the RPC body limit
  *   status     []                           OK [JSON text of the status callback]
+ *   ingest     [bulk file bytes]            OK "ingested N keys" [N]: a bulk file
+ *              (tikv_import.h) read strictly with the store's keys and applied as ONE atomic
+ *              engine write once every record checks out; BAD_REQUEST with the reason
+ *              (plaintext file for an encrypted store, another key, encrypted file for a
+ *              plaintext store, corrupt or truncated) and nothing applied otherwise
  * - Every request from a TLS peer whose certificate CN is not in cert-allowed-cn is answered
  *   UNAUTHENTICATED with TiKV's words: "Common name check fail, reason: x509_common_name from
  *   peer is X, cert_allowed_cn: {"a", "b"}" (the handshake itself succeeds, as in real TiKV:
@@ -48,6 +53,9 @@ struct tikv_kv *tikv_kv_new(struct event_base *base, const struct tikv_kv_opts *
                             const char *host, int port, struct tls_ctx *tls, char *err,
                             size_t errlen);
 int tikv_kv_port(const struct tikv_kv *kv);
+/* The store's cipher keys (copied; wiped by tikv_kv_free), with which "ingest" reads bulk
+ * files; NULL for a plaintext store. An encrypted engine without them refuses "ingest". */
+void tikv_kv_set_cipher_keys(struct tikv_kv *kv, const struct cipher_keys *keys);
 void tikv_kv_free(struct tikv_kv *kv);
 
 #endif
