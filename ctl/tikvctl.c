@@ -2,6 +2,7 @@
 
 #include <errno.h>
 #include <stdarg.h>
+#include <stdint.h>
 #include <stdlib.h>
 #include <string.h>
 #include <sys/stat.h>
@@ -10,10 +11,12 @@
 #include "rpccall.h"
 #include "flags.h"
 #include "kv_meta.h"
+#include "tikv_import.h"
 #include "url.h"
 
 _Static_assert(TIKVCTL_MAX_HEX_LEN == CIPHERFILE_MAX_TOKEN,
                "random-hex makes cipher files: its cap is the cipher-file's");
+_Static_assert(TIKV_IMPORT_MAX_FILE == 8388594, "the usage text names the import limit");
 
 #define TIKVCTL_TIMEOUT_MS 10000
 
@@ -29,6 +32,10 @@ void tikvctl_usage(FILE *out)
           "                                 2N hex digits: a cipher-file, e.g.\n"
           "                                 tikv-ctl random-hex --len 256 > cipher-file-256\n"
           "  encryption-meta --data-dir DIR show whether and how DIR is encrypted (never a key)\n"
+          "  bulk-write --input TEXT --output FILE [--cipher-file CIPHER]\n"
+          "                                 write a bulk data file from TEXT, one key<TAB>value\n"
+          "                                 a line; with --cipher-file it is encrypted with that\n"
+          "                                 key, as a cluster that encrypts its data requires\n"
           "\n"
           "Remote commands (need --host; over TLS when --ca-path is given):\n"
           "  raw-put KEY VALUE              store VALUE under KEY (printed: success!)\n"
@@ -39,6 +46,8 @@ void tikvctl_usage(FILE *out)
           "                                 the end), at most N (default 30, at most 10000),\n"
           "                                 one \"KEY<TAB>VALUE\" a line\n"
           "  status                         show the store's status\n"
+          "  import --file FILE             the store ingests bulk data FILE as one atomic write\n"
+          "                                 (a file of at most 8388594 bytes: one request)\n"
           "  help                           show this help\n"
           "\n"
           "Flags (before the command):\n"
@@ -201,6 +210,56 @@ static int plan_raw_scan(int argc, char **argv, struct tikvctl_call *call, bool 
     return 0;
 }
 
+static int plan_bulk_write(const struct tikvctl *c, int argc, char **argv,
+                           struct tikvctl_call *call, bool *help, char *err, size_t errlen)
+{
+    const char *input = NULL, *output = NULL, *cipher = NULL;
+    const struct flag table[] = {
+        {"input", 0, false, &input, NULL, "key<TAB>value text"},
+        {"output", 0, false, &output, NULL, "bulk file to write"},
+        {"cipher-file", 0, false, &cipher, NULL, "the cluster's cipher-file"},
+        {"help", 'h', true, NULL, help, "help"},
+    };
+    int pos = sub_flags(table, 4, argc, argv, err, errlen);
+    if (pos < 0 || *help)
+        return pos < 0 ? -1 : 0;
+    if (expect_args(argc - pos, 0, "bulk-write --input TEXT --output FILE [--cipher-file F]",
+                    err, errlen) != 0)
+        return -1;
+    if (!input || !*input)
+        return fail(err, errlen, "bulk-write needs --input TEXT (one key<TAB>value a line)");
+    if (!output || !*output)
+        return fail(err, errlen, "bulk-write needs --output FILE (the bulk file to write)");
+    if (cipher && !*cipher)
+        return fail(err, errlen, "bulk-write --cipher-file: give the cluster's cipher-file");
+    if (c->host)
+        return fail(err, errlen, "bulk-write writes a file on this machine: give no --host "
+                    "(send the file with 'tikv-ctl --host HOST:PORT import --file FILE')");
+    call->input = input;
+    call->output = output;
+    call->cipher_file = cipher;
+    return 0;
+}
+
+static int plan_import(int argc, char **argv, struct tikvctl_call *call, bool *help, char *err,
+                       size_t errlen)
+{
+    const char *file = NULL;
+    const struct flag table[] = {
+        {"file", 0, false, &file, NULL, "bulk file"},
+        {"help", 'h', true, NULL, help, "help"},
+    };
+    int pos = sub_flags(table, 2, argc, argv, err, errlen);
+    if (pos < 0 || *help)
+        return pos < 0 ? -1 : 0;
+    if (expect_args(argc - pos, 0, "import --file FILE", err, errlen) != 0)
+        return -1;
+    if (!file || !*file)
+        return fail(err, errlen, "import needs --file FILE (a bulk file: tikv-ctl bulk-write)");
+    call->file = file;
+    return 0;
+}
+
 static int plan_status(int argc, char **argv, bool *help, char *err, size_t errlen)
 {
     const struct flag table[] = {{"help", 'h', true, NULL, help, "help"}};
@@ -248,6 +307,8 @@ static const struct {
     {"raw-delete", TIKVCTL_RAW_DELETE},
     {"raw-scan", TIKVCTL_RAW_SCAN},
     {"status", TIKVCTL_STATUS},
+    {"bulk-write", TIKVCTL_BULK_WRITE},
+    {"import", TIKVCTL_IMPORT},
 };
 
 static int plan_args(const struct tikvctl *c, int argc, char **argv, struct tikvctl_call *call,
@@ -268,6 +329,10 @@ static int plan_args(const struct tikvctl *c, int argc, char **argv, struct tikv
         return plan_raw_scan(argc, argv, call, help, err, errlen);
     case TIKVCTL_STATUS:
         return plan_status(argc, argv, help, err, errlen);
+    case TIKVCTL_BULK_WRITE:
+        return plan_bulk_write(c, argc, argv, call, help, err, errlen);
+    case TIKVCTL_IMPORT:
+        return plan_import(argc, argv, call, help, err, errlen);
     }
     return fail(err, errlen, "unknown command '%s'", argv[0]);
 }
@@ -413,6 +478,9 @@ static int print_answer(const struct tikvctl *c, const struct tikvctl_call *call
             fputc('\n', c->out);
         }
         break;
+    case TIKVCTL_IMPORT:
+        fprintf(c->out, "%s\n", msg[0] ? msg : "success!");
+        break;
     default:
         fprintf(c->out, "success!\n");
     }
@@ -454,6 +522,62 @@ static int run_remote(const struct tikvctl *c, const struct tikvctl_call *call)
     return rc;
 }
 
+static int run_bulk_write(const struct tikvctl *c, const struct tikvctl_call *call)
+{
+    char err[1024];
+    size_t n = 0;
+    if (tikv_import_bulk_write(call->input, call->output, call->cipher_file, &n, err,
+                               sizeof err) != 0) {
+        fprintf(c->err, "tikv-ctl: bulk-write: %s\n", err);
+        return 1;
+    }
+    fprintf(c->out, "wrote %zu keys to %s (%s)\n", n, call->output,
+            call->cipher_file ? "encrypted with the cipher-file's key" : "plaintext");
+    return 0;
+}
+
+/* The bulk file's bytes, if they fit one ingest request; else one line on c->err. */
+static char *read_bulk_file(const struct tikvctl *c, const char *path, size_t *len)
+{
+    FILE *f = fopen(path, "rb");
+    struct stat st;
+    char *buf = NULL;
+    if (!f || fstat(fileno(f), &st) != 0) {
+        fprintf(c->err, "tikv-ctl: import --file %s: %s\n", path, strerror(errno));
+    } else if (!S_ISREG(st.st_mode)) {
+        fprintf(c->err, "tikv-ctl: import --file %s: not a regular file\n", path);
+    } else if ((uintmax_t)st.st_size > TIKV_IMPORT_MAX_FILE) {
+        fprintf(c->err,
+                "tikv-ctl: import --file %s: the file is %jd bytes, over the %zu-byte limit of "
+                "one ingest request (the RPC body limit is %u bytes)\n",
+                path, (intmax_t)st.st_size, (size_t)TIKV_IMPORT_MAX_FILE, RPC_MAX_BODY);
+    } else if (!(buf = malloc((size_t)st.st_size + 1))) {
+        fprintf(c->err, "tikv-ctl: import --file %s: out of memory\n", path);
+    } else if ((*len = fread(buf, 1, (size_t)st.st_size, f)) != (size_t)st.st_size) {
+        fprintf(c->err, "tikv-ctl: import --file %s: cannot read it all\n", path);
+        free(buf);
+        buf = NULL;
+    }
+    if (f)
+        fclose(f);
+    return buf;
+}
+
+static int run_import(const struct tikvctl *c, const struct tikvctl_call *call)
+{
+    size_t len = 0;
+    char *bytes = read_bulk_file(c, call->file, &len);
+    if (!bytes)
+        return 1;
+    struct rpc_buf arg = {bytes, len};
+    struct rpc_frame *resp = NULL;
+    int rc = remote_call(c, TIKV_IMPORT_METHOD, &arg, 1, &resp) != 0 ? 1
+                                                                        : print_answer(c, call, resp);
+    rpc_frame_free(resp);
+    free(bytes);
+    return rc;
+}
+
 int tikvctl_run(const struct tikvctl *c, int argc, char **argv)
 {
     struct tikvctl_call call;
@@ -470,6 +594,10 @@ int tikvctl_run(const struct tikvctl *c, int argc, char **argv)
         return run_random_hex(c, call.len);
     case TIKVCTL_ENCRYPTION_META:
         return run_encryption_meta(c, call.data_dir);
+    case TIKVCTL_BULK_WRITE:
+        return run_bulk_write(c, &call);
+    case TIKVCTL_IMPORT:
+        return run_import(c, &call);
     default:
         return run_remote(c, &call);
     }

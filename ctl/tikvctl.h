@@ -9,12 +9,16 @@
  *   returns -1 with one line in err:
  *     random-hex --len N              local: N random bytes, 1 <= N <= TIKVCTL_MAX_HEX_LEN
  *     encryption-meta [--data-dir D]  local: how data dir D is encrypted (D or global --data-dir)
+ *     bulk-write --input T --output F [--cipher-file C]
+ *                                     local: `key<TAB>value` lines of T into bulk file F
+ *                                     (tikv/tikv_import.h), encrypted with C's key when given
  *     raw-put KEY VALUE               remote
  *     raw-get KEY                     remote
  *     raw-delete KEY                  remote
  *     raw-scan [--from K] [--to K] [--limit N]   remote; limit 1..TIKVCTL_MAX_SCAN_LIMIT,
  *                                     default 30 as real tikv-ctl; --to "" is the end
  *     status                          remote
+ *     import --file F                 remote: the store ingests bulk file F as one write
  *     help
  *   Keys and values are taken as given (after "--" they may start with '-'); a key is never
  *   empty. A remote command needs --host (host:port, port 1..65535) and TLS flags all three or
@@ -24,7 +28,10 @@
  *   says (tikv/kv_meta.h) and never a key; a dir without one says so. Remote commands make
  *   one RPC call (common/rpccall.h) to --host over TLS with the given files (following a
  *   NOT_LEADER answer once): raw-get prints the value as stored and a newline, raw-scan one
- *   "KEY<TAB>VALUE" a line, status the store's JSON, raw-put/raw-delete "success!". A key
+ *   "KEY<TAB>VALUE" a line, status the store's JSON, raw-put/raw-delete "success!". bulk-write
+ *   prints "wrote N keys to F (encrypted with the cipher-file's key|plaintext)"; import sends
+ *   F's bytes in one "ingest" call (a file over TIKV_IMPORT_MAX_FILE is refused before
+ *   connecting, naming its size and the limit) and prints "ingested N keys". A key
  *   raw-get does not find is "tikv-ctl: key not found: KEY"; any other refusal is
  *   "tikv-ctl: STATUS: message" (TiKV's own words, e.g. UNAUTHENTICATED: Common name check
  *   fail, ...), a transport failure "tikv-ctl: <the transport's reason>".
@@ -59,11 +66,13 @@ enum tikvctl_cmd {
     TIKVCTL_HELP,
     TIKVCTL_RANDOM_HEX,
     TIKVCTL_ENCRYPTION_META,
+    TIKVCTL_BULK_WRITE, /* the last local command: remote ones follow */
     TIKVCTL_RAW_PUT,
     TIKVCTL_RAW_GET,
     TIKVCTL_RAW_DELETE,
     TIKVCTL_RAW_SCAN,
     TIKVCTL_STATUS,
+    TIKVCTL_IMPORT,
 };
 
 struct tikvctl_call {
@@ -76,6 +85,10 @@ struct tikvctl_call {
     const char *from;     /* raw-scan: "" is the start */
     const char *to;       /* raw-scan: "" is the end */
     size_t limit;         /* raw-scan */
+    const char *input;       /* bulk-write */
+    const char *output;      /* bulk-write */
+    const char *cipher_file; /* bulk-write: NULL for a plaintext file */
+    const char *file;        /* import */
 };
 
 int tikvctl_plan(const struct tikvctl *c, int argc, char **argv, struct tikvctl_call *call,

@@ -291,6 +291,8 @@ static void test_plan_help(void **state)
     assert_int_equal(r.rc, 0);
     assert_contains(r.out, "random-hex --len N");
     assert_contains(r.out, "encryption-meta --data-dir DIR");
+    assert_contains(r.out, "bulk-write --input TEXT --output FILE [--cipher-file CIPHER]");
+    assert_contains(r.out, "import --file FILE");
     assert_contains(r.out, "Remote commands (need --host; over TLS when --ca-path is given)");
     assert_contains(r.out, "--ca-path");
     run_free(&r);
@@ -437,6 +439,135 @@ static void test_encryption_meta(void **state)
     free(none);
 }
 
+static void test_plan_bulk_write(void **state)
+{
+    (void)state;
+    struct tikvctl c = {0};
+    struct tikvctl_call call;
+    char err[512];
+    const char *enc[] = {"bulk-write", "--input", "kv.txt", "--output", "data.bulk",
+                         "--cipher-file", "cipher-file-256", NULL};
+    assert_int_equal(plan(&c, enc, &call, err, sizeof err), 0);
+    assert_int_equal(call.cmd, TIKVCTL_BULK_WRITE);
+    assert_false(call.remote);
+    assert_string_equal(call.input, "kv.txt");
+    assert_string_equal(call.output, "data.bulk");
+    assert_string_equal(call.cipher_file, "cipher-file-256");
+    const char *plain[] = {"bulk-write", "--input=kv.txt", "--output=data.bulk", NULL};
+    assert_int_equal(plan(&c, plain, &call, err, sizeof err), 0);
+    assert_null(call.cipher_file);
+
+    static const struct {
+        const char *args[8];
+        const char *want;
+    } bad[] = {
+        {{"bulk-write", "--output", "o", NULL}, "bulk-write needs --input TEXT"},
+        {{"bulk-write", "--input", "i", NULL}, "bulk-write needs --output FILE"},
+        {{"bulk-write", "--input", "i", "--output", "o", "--cipher-file=", NULL},
+         "bulk-write --cipher-file: give the cluster's cipher-file"},
+        {{"bulk-write", "--input", "i", "--output", "o", "x", NULL}, "too many arguments"},
+        {{"bulk-write", "--in", "i", NULL}, "bulk-write: unknown flag --in"},
+    };
+    for (size_t i = 0; i < sizeof bad / sizeof bad[0]; i++) {
+        assert_int_equal(plan(&c, bad[i].args, &call, err, sizeof err), -1);
+        assert_contains(err, bad[i].want);
+        assert_null(strchr(err, '\n'));
+    }
+    c.host = HOST;
+    assert_int_equal(plan(&c, plain, &call, err, sizeof err), -1);
+    assert_contains(err, "bulk-write writes a file on this machine: give no --host");
+}
+
+static void test_plan_import(void **state)
+{
+    (void)state;
+    struct tikvctl c = {.host = HOST};
+    struct tikvctl_call call;
+    char err[512];
+    const char *good[] = {"import", "--file", "data.bulk", NULL};
+    assert_int_equal(plan(&c, good, &call, err, sizeof err), 0);
+    assert_int_equal(call.cmd, TIKVCTL_IMPORT);
+    assert_true(call.remote);
+    assert_string_equal(call.file, "data.bulk");
+    const char *none[] = {"import", NULL};
+    assert_int_equal(plan(&c, none, &call, err, sizeof err), -1);
+    assert_contains(err, "import needs --file FILE");
+    const char *extra[] = {"import", "--file", "f", "g", NULL};
+    assert_int_equal(plan(&c, extra, &call, err, sizeof err), -1);
+    assert_contains(err, "usage: import --file FILE (too many arguments)");
+    c.host = NULL;
+    assert_int_equal(plan(&c, good, &call, err, sizeof err), -1);
+    assert_contains(err, "import talks to a TiKV: give --host HOST:PORT");
+}
+
+static void write_text(const char *path, const char *text)
+{
+    FILE *f = fopen(path, "wb");
+    assert_non_null(f);
+    assert_int_equal(fwrite(text, 1, strlen(text), f), strlen(text));
+    assert_int_equal(fclose(f), 0);
+}
+
+static void test_bulk_write_and_import_lines(void **state)
+{
+    (void)state;
+    char *d = make_dir(), input[128], output[128], cipher[128], big[128];
+    snprintf(input, sizeof input, "%s/kv.txt", d);
+    snprintf(output, sizeof output, "%s/data.bulk", d);
+    snprintf(cipher, sizeof cipher, "%s/cipher-file", d);
+    snprintf(big, sizeof big, "%s/big.bulk", d);
+    write_text(input, "user:1\tAlice\nuser:2\tB\tob\n");
+    write_text(cipher, "00112233445566778899aabbccddeeff\n");
+    struct tikvctl c = {0};
+    struct run_result r;
+    const char *enc[] = {"bulk-write", "--input", input, "--output", output,
+                         "--cipher-file", cipher, NULL};
+    run(&c, enc, &r);
+    assert_int_equal(r.rc, 0);
+    assert_contains(r.out, "wrote 2 keys to ");
+    assert_contains(r.out, "data.bulk (encrypted with the cipher-file's key)\n");
+    assert_int_equal(r.err_len, 0);
+    run_free(&r);
+    assert_int_equal(access(output, R_OK), 0);
+
+    write_text(input, "user:1\tAlice\n\tnobody\n");
+    run(&c, enc, &r);
+    assert_int_equal(r.rc, 1);
+    assert_contains(r.err, "tikv-ctl: bulk-write: --input ");
+    assert_contains(r.err, "kv.txt: line 2: empty key (TiKV has no empty key)\n");
+    assert_int_equal(count_lines(r.err), 1);
+    run_free(&r);
+
+    /* import: a file over one request's limit is refused before any connection is tried */
+    FILE *f = fopen(big, "wb");
+    assert_non_null(f);
+    assert_int_equal(fseek(f, 8388595 - 1, SEEK_SET), 0);
+    assert_int_equal(fputc(0, f), 0);
+    assert_int_equal(fclose(f), 0);
+    struct tikvctl nobody = {.host = "127.0.0.1:1"}; /* a port nothing listens on */
+    const char *imp[] = {"import", "--file", big, NULL};
+    run(&nobody, imp, &r);
+    assert_int_equal(r.rc, 1);
+    assert_contains(r.err, "big.bulk: the file is 8388595 bytes, over the 8388594-byte limit of "
+                           "one ingest request (the RPC body limit is 8388608 bytes)\n");
+    assert_int_equal(count_lines(r.err), 1);
+    run_free(&r);
+    /* one byte less goes out (and finds nobody listening) */
+    assert_int_equal(truncate(big, 8388594), 0);
+    run(&nobody, imp, &r);
+    assert_int_equal(r.rc, 1);
+    assert_contains(r.err, "tikv-ctl: cannot connect to ");
+    run_free(&r);
+    imp[2] = input;
+    unlink(input);
+    run(&nobody, imp, &r);
+    assert_int_equal(r.rc, 1);
+    assert_contains(r.err, "kv.txt: No such file or directory\n");
+    run_free(&r);
+    assert_int_equal(tu_rm_rf(d), 0);
+    free(d);
+}
+
 int main(void)
 {
     const struct CMUnitTest tests[] = {
@@ -449,6 +580,9 @@ int main(void)
         cmocka_unit_test(test_random_hex_output),
         cmocka_unit_test(test_usage_errors_and_remote_lines),
         cmocka_unit_test(test_encryption_meta),
+        cmocka_unit_test(test_plan_bulk_write),
+        cmocka_unit_test(test_plan_import),
+        cmocka_unit_test(test_bulk_write_and_import_lines),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
 }
