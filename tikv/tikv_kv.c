@@ -294,6 +294,10 @@ struct tikv_kv *tikv_kv_new(struct event_base *base, const struct tikv_kv_opts *
     kv->status = o->status;
     kv->status_json = o->status_json;
     kv->status_arg = o->status_arg;
+    if (o->keys) {
+        kv->keys = *o->keys;
+        kv->has_keys = true;
+    }
     if (o->n_allowed_cn && !(kv->allowed = calloc(o->n_allowed_cn, sizeof *kv->allowed)))
         goto oom;
     for (size_t i = 0; i < o->n_allowed_cn; i++, kv->n_allowed++)
@@ -322,14 +326,6 @@ oom:
 int tikv_kv_port(const struct tikv_kv *kv)
 {
     return rpc_server_port(kv->rpc);
-}
-
-void tikv_kv_set_cipher_keys(struct tikv_kv *kv, const struct cipher_keys *keys)
-{
-    cipherfile_keys_clear(&kv->keys);
-    kv->has_keys = keys != NULL;
-    if (keys)
-        kv->keys = *keys;
 }
 
 void tikv_kv_free(struct tikv_kv *kv)

@@ -11,7 +11,7 @@
  *              exceed the RPC body limit
  *   status     []                           OK [JSON text of the status callback]
  *   ingest     [bulk file bytes]            OK "ingested N keys" [N]: a bulk file
- *              (tikv_import.h) read strictly with the store's keys and applied as ONE atomic
+ *              (tikv_import.h) read strictly with the store's keys (opts.keys) and applied as ONE atomic
  *              engine write once every record checks out; BAD_REQUEST with the reason
  *              (plaintext file for an encrypted store, another key, encrypted file for a
  *              plaintext store, corrupt or truncated) and nothing applied otherwise
@@ -47,15 +47,16 @@ struct tikv_kv_opts {
     struct tikv_status *status; /* counters; may be NULL */
     tikv_status_fn status_json; /* for the "status" method; may be NULL */
     void *status_arg;
+    /* The store's cipher keys (copied; wiped by tikv_kv_free), with which "ingest" reads
+     * bulk files; NULL for a plaintext store. An encrypted engine without them refuses
+     * "ingest". */
+    const struct cipher_keys *keys;
 };
 
 struct tikv_kv *tikv_kv_new(struct event_base *base, const struct tikv_kv_opts *o,
                             const char *host, int port, struct tls_ctx *tls, char *err,
                             size_t errlen);
 int tikv_kv_port(const struct tikv_kv *kv);
-/* The store's cipher keys (copied; wiped by tikv_kv_free), with which "ingest" reads bulk
- * files; NULL for a plaintext store. An encrypted engine without them refuses "ingest". */
-void tikv_kv_set_cipher_keys(struct tikv_kv *kv, const struct cipher_keys *keys);
 void tikv_kv_free(struct tikv_kv *kv);
 
 #endif
