@@ -149,7 +149,8 @@ static int start(struct tikv_daemon *d, char *err, size_t errlen)
                               .n_allowed_cn = d->cfg.security.cert_allowed_cn.n,
                               .status = d->status,
                               .status_json = status_json,
-                              .status_arg = d};
+                              .status_arg = d,
+                              .keys = d->encrypted ? &d->keys : NULL};
     d->kv = tikv_kv_new(d->proc.base, &ko, d->cfg.addr_url.host, d->cfg.addr_url.port,
                         d->server_tls, err, errlen);
     if (!d->kv || link_pd(d, err, errlen) != 0)
