@@ -18,8 +18,8 @@
 #include "kv_meta.h"
 #include "log.h"
 
-#define PAYLOAD_VERSION 1
-#define OP_HDR 9
+#define PAYLOAD_VERSION KV_ENGINE_PAYLOAD_VERSION
+#define OP_HDR KV_ENGINE_OP_HDR
 #define FILE_ID 1
 
 /* One write: its operations encoded, and whom to tell. */
@@ -117,46 +117,67 @@ static int check_ops(const struct kv_op *ops, size_t n, size_t *len, char *err, 
     return 0;
 }
 
+size_t kv_engine_op_size(const struct kv_op *op)
+{
+    return OP_HDR + op->klen + (op->type == KV_OP_PUT ? op->vlen : 0);
+}
+
+uint8_t *kv_engine_encode_op(const struct kv_op *op, uint8_t *p)
+{
+    size_t vlen = op->type == KV_OP_PUT ? op->vlen : 0;
+    p[0] = (uint8_t)op->type;
+    put32(p + 1, (uint32_t)op->klen);
+    put32(p + 5, (uint32_t)vlen);
+    p += OP_HDR;
+    if (op->klen)
+        memcpy(p, op->key, op->klen);
+    p += op->klen;
+    if (vlen)
+        memcpy(p, op->val, vlen);
+    return p + vlen;
+}
+
+int kv_engine_each_op(const uint8_t *p, size_t len, kv_op_fn fn, void *arg)
+{
+    while (len > 0) {
+        if (len < OP_HDR)
+            return 1;
+        struct kv_op op = {(enum kv_op_type)p[0], p + OP_HDR, get32(p + 1), NULL, get32(p + 5)};
+        if (len - OP_HDR < op.klen || len - OP_HDR - op.klen < op.vlen)
+            return 1;
+        if ((op.type != KV_OP_PUT && op.type != KV_OP_DELETE) ||
+            (op.type == KV_OP_DELETE && op.vlen != 0))
+            return 1;
+        op.val = (const uint8_t *)op.key + op.klen;
+        int rc = fn(&op, arg);
+        if (rc != 0)
+            return rc;
+        p += OP_HDR + op.klen + op.vlen;
+        len -= OP_HDR + op.klen + op.vlen;
+    }
+    return 0;
+}
+
 static void encode_ops(const struct kv_op *ops, size_t n, uint8_t *p)
 {
-    for (size_t i = 0; i < n; i++) {
-        size_t vlen = ops[i].type == KV_OP_PUT ? ops[i].vlen : 0;
-        p[0] = (uint8_t)ops[i].type;
-        put32(p + 1, (uint32_t)ops[i].klen);
-        put32(p + 5, (uint32_t)vlen);
-        p += OP_HDR;
-        if (ops[i].klen)
-            memcpy(p, ops[i].key, ops[i].klen);
-        p += ops[i].klen;
-        if (vlen)
-            memcpy(p, ops[i].val, vlen);
-        p += vlen;
+    for (size_t i = 0; i < n; i++)
+        p = kv_engine_encode_op(&ops[i], p);
+}
+
+static int apply_op(const struct kv_op *op, void *arg)
+{
+    struct kv_index *ix = arg;
+    if (op->type == KV_OP_DELETE) {
+        kv_index_delete(ix, op->key, op->klen);
+        return 0;
     }
+    return kv_index_put(ix, op->key, op->klen, op->val, op->vlen) != 0 ? -1 : 0;
 }
 
 /* Applies encoded ops to the index. 0, 1 when malformed, -1 when out of memory. */
 static int apply_ops(struct kv_index *ix, const uint8_t *p, size_t len)
 {
-    while (len > 0) {
-        if (len < OP_HDR)
-            return 1;
-        uint8_t type = p[0];
-        size_t klen = get32(p + 1), vlen = get32(p + 5);
-        if (len - OP_HDR < klen || len - OP_HDR - klen < vlen)
-            return 1;
-        const uint8_t *key = p + OP_HDR, *val = key + klen;
-        if (type == KV_OP_PUT) {
-            if (kv_index_put(ix, key, klen, val, vlen) != 0)
-                return -1;
-        } else if (type == KV_OP_DELETE && vlen == 0) {
-            kv_index_delete(ix, key, klen);
-        } else {
-            return 1;
-        }
-        p += OP_HDR + klen + vlen;
-        len -= OP_HDR + klen + vlen;
-    }
-    return 0;
+    return kv_engine_each_op(p, len, apply_op, ix);
 }
 
 static int replay_record(const uint8_t *payload, size_t len, uint64_t off, void *arg, char *err,

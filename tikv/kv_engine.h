@@ -60,6 +60,19 @@ struct kv_op {
     size_t vlen;
 };
 
+/* The payload codec, shared with bulk files (tikv_import.h): a payload is one byte
+ * KV_ENGINE_PAYLOAD_VERSION, then each operation as described at the top. */
+#define KV_ENGINE_PAYLOAD_VERSION 1
+#define KV_ENGINE_OP_HDR 9 /* u8 op | u32 key length | u32 value length */
+size_t kv_engine_op_size(const struct kv_op *op);
+/* Writes op at p (kv_engine_op_size(op) bytes); returns the byte after it. */
+uint8_t *kv_engine_encode_op(const struct kv_op *op, uint8_t *p);
+/* Calls fn for each operation of the bytes after a payload's version byte, in order (op's
+ * pointers into p). 0; 1 when malformed (cut short, unknown op, a delete with a value);
+ * else fn's nonzero return, which stops the walk. */
+typedef int (*kv_op_fn)(const struct kv_op *op, void *arg);
+int kv_engine_each_op(const uint8_t *p, size_t len, kv_op_fn fn, void *arg);
+
 /* status 0: durable; -1: failed, err says why (valid during the call). */
 typedef void (*kv_write_cb)(int status, const char *err, void *arg);
 

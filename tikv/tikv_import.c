@@ -17,23 +17,10 @@
 #include "kv_file.h"
 #include "kv_log.h"
 
-#define PAYLOAD_VERSION 1 /* kv_engine.h: the payload's first byte */
-#define OP_HDR 9          /* u8 op | u32 key length | u32 value length */
 #define LOG_MAGIC "TSKVLOG" /* kv_log.h: the header's first 8 bytes (with the NUL) */
 #define LOG_FLAGS_AT 12     /* kv_log.h: u32 flags, bit 0 encrypted */
 /* The text tikv-ctl bulk-write reads: the largest record kv_log takes. */
 #define BULK_MAX_INPUT KV_LOG_MAX_PAYLOAD
-
-static void put32(uint8_t *p, uint32_t v)
-{
-    for (int i = 0; i < 4; i++)
-        p[i] = (uint8_t)(v >> (8 * i));
-}
-
-static uint32_t get32(const uint8_t *p)
-{
-    return (uint32_t)p[0] | (uint32_t)p[1] << 8 | (uint32_t)p[2] << 16 | (uint32_t)p[3] << 24;
-}
 
 void tikv_import_batch_free(struct tikv_import_batch *b)
 {
@@ -80,51 +67,41 @@ int tikv_import_encode_payload(const struct kv_op *ops, size_t n, uint8_t **out,
 {
     size_t total = 1;
     for (size_t i = 0; i < n; i++)
-        total += OP_HDR + ops[i].klen + ops[i].vlen;
+        total += kv_engine_op_size(&ops[i]);
     uint8_t *p = total <= KV_LOG_MAX_PAYLOAD ? malloc(total) : NULL;
     if (!p) {
         snprintf(err, errlen, "cannot encode a record of %zu bytes (over the limit or out of "
                  "memory)", total);
         return -1;
     }
-    size_t at = 0;
-    p[at++] = PAYLOAD_VERSION;
-    for (size_t i = 0; i < n; i++) {
-        p[at] = KV_OP_PUT;
-        put32(p + at + 1, (uint32_t)ops[i].klen);
-        put32(p + at + 5, (uint32_t)ops[i].vlen);
-        at += OP_HDR;
-        memcpy(p + at, ops[i].key, ops[i].klen);
-        at += ops[i].klen;
-        if (ops[i].vlen)
-            memcpy(p + at, ops[i].val, ops[i].vlen);
-        at += ops[i].vlen;
-    }
+    uint8_t *at = p;
+    *at++ = KV_ENGINE_PAYLOAD_VERSION;
+    for (size_t i = 0; i < n; i++)
+        at = kv_engine_encode_op(&ops[i], at);
     *out = p;
     *len = total;
     return 0;
 }
 
-/* Checks the ops in p[0..len) (after the version byte): puts of non-empty keys within the
- * engine's limits, filling the whole payload. */
-static bool well_formed(const uint8_t *p, size_t len)
+/* A bulk file holds puts of non-empty keys within the engine's limits. */
+static int check_bulk_op(const struct kv_op *op, void *arg)
 {
-    while (len > 0) {
-        if (len < OP_HDR || p[0] != KV_OP_PUT)
-            return false;
-        size_t klen = get32(p + 1), vlen = get32(p + 5);
-        if (klen == 0 || klen > KV_ENGINE_MAX_KEY || vlen > KV_ENGINE_MAX_VALUE ||
-            len - OP_HDR < klen || len - OP_HDR - klen < vlen)
-            return false;
-        p += OP_HDR + klen + vlen;
-        len -= OP_HDR + klen + vlen;
-    }
-    return true;
+    (void)arg;
+    return op->type == KV_OP_PUT && op->klen > 0 && op->klen <= KV_ENGINE_MAX_KEY &&
+                   op->vlen <= KV_ENGINE_MAX_VALUE
+               ? 0
+               : 1;
+}
+
+static int stage_op(const struct kv_op *op, void *arg)
+{
+    return push_op(arg, op->key, op->klen, op->val, op->vlen) != 0 ? -1 : 0;
 }
 
 int tikv_import_decode_payload(const uint8_t *p, size_t len, struct tikv_import_batch *b)
 {
-    if (len < 1 || p[0] != PAYLOAD_VERSION || !well_formed(p + 1, len - 1))
+    if (len < 1 || p[0] != KV_ENGINE_PAYLOAD_VERSION ||
+        kv_engine_each_op(p + 1, len - 1, check_bulk_op, NULL) != 0)
         return 1;
     uint8_t *copy = malloc(len);
     if (!copy || push_buf(b, copy) != 0) {
@@ -132,14 +109,7 @@ int tikv_import_decode_payload(const uint8_t *p, size_t len, struct tikv_import_
         return -1;
     }
     memcpy(copy, p, len);
-    for (size_t at = 1; at < len;) {
-        size_t klen = get32(copy + at + 1), vlen = get32(copy + at + 5);
-        const uint8_t *key = copy + at + OP_HDR;
-        if (push_op(b, key, klen, key + klen, vlen) != 0)
-            return -1;
-        at += OP_HDR + klen + vlen;
-    }
-    return 0;
+    return kv_engine_each_op(copy + 1, len - 1, stage_op, b) == 0 ? 0 : -1;
 }
 
 /* ---- text -------------------------------------------------------------------------------- */
@@ -254,7 +224,7 @@ static int append_records(struct kv_log *log, const struct tikv_import_batch *b,
     while (start < b->n) {
         size_t end = start, bytes = 0;
         while (end < b->n && (end == start || bytes < TIKV_IMPORT_RECORD_BYTES)) {
-            bytes += OP_HDR + b->ops[end].klen + b->ops[end].vlen;
+            bytes += kv_engine_op_size(&b->ops[end]);
             end++;
         }
         uint8_t *p;
@@ -406,7 +376,7 @@ static int file_encrypted(const char *path)
         close(fd);
     if (n != (ssize_t)sizeof h || memcmp(h, LOG_MAGIC, sizeof LOG_MAGIC) != 0)
         return -1;
-    return (get32(h + LOG_FLAGS_AT) & 1u) != 0;
+    return (h[LOG_FLAGS_AT] & 1u) != 0; /* u32 little-endian: bit 0 in the first byte */
 }
 
 /* kv_log_read's error, in the words of a bulk import. */
