@@ -173,3 +173,50 @@ pdctl() {
     "$BIN/pd-ctl" -u "$url" --cacert "$CERTS/ca.pem" --cert "$CERTS/$who.pem" \
         --key "$CERTS/$who-key.pem" "$@"
 }
+
+# --- TiKV
+
+# make_tikv_certs: a TiKV-Control client cert and two cipher files (cipher-file-256 and
+# other-cipher-file, from tikv-ctl random-hex) in $WORK, after make_pki.
+make_tikv_certs() {
+    "$BIN/tisim-certs" cert --ca-cert "$CERTS/ca.pem" --ca-key "$CERTS/ca-key.pem" \
+        --cn TiKV-Control --out-cert "$CERTS/tikv-control.pem" \
+        --out-key "$CERTS/tikv-control-key.pem" >/dev/null || return 1
+    "$BIN/tikv-ctl" random-hex --len 256 >"$WORK/cipher-file-256" || return 1
+    "$BIN/tikv-ctl" random-hex --len 256 >"$WORK/other-cipher-file"
+}
+
+# tikv_config FILE CIPHER_FILE_OR_EMPTY: TiKV's [security] snippet of TiDB's TLS guide, with
+# real paths (and the cipher-file line when one is given).
+tikv_config() {
+    cat >"$1" <<TOML
+[security]
+## The path for TLS certificates. Empty string means that secure connections are disabled.
+# Path of file that contains list of trusted SSL CAs. If set, following four settings shouldn't be empty
+ca-path = "$CERTS/ca.pem"
+# Path of file that contains X509 certificate in PEM format.
+cert-path = "$CERTS/tikv-server.pem"
+# Path of file that contains X509 key in PEM format.
+key-path = "$CERTS/tikv-server-key.pem"
+# Check the client certificate's CN. Empty means no check.
+cert-allowed-cn = ["TiDB-Server", "PD-Server", "TiKV-Control", "RawKvClient1"]
+TOML
+    [ -n "$2" ] && printf '# The path of the encryption key file\ncipher-file = "%s"\n' "$2" >>"$1"
+    return 0
+}
+
+# start_tikv NAME PD_PORT KV_PORT STATUS_PORT CONFIG: a store; waits for its KV port.
+start_tikv() {
+    run_bg "$1" "$BIN/tikv-server" --pd "127.0.0.1:$2" --addr "127.0.0.1:$3" \
+        --status-addr "127.0.0.1:$4" --data-dir "$WORK/$1.data" --config "$5" \
+        --log-file "$WORK/$1.log"
+    wait_port "$3"
+}
+
+# ctl PORT CERT_PREFIX ARGS...: tikv-ctl with the guide's flags and CERTS/<prefix>.pem.
+ctl() {
+    local port=$1 who=$2
+    shift 2
+    "$BIN/tikv-ctl" --host="127.0.0.1:$port" --ca-path="$CERTS/ca.pem" \
+        --cert-path="$CERTS/$who.pem" --key-path="$CERTS/$who-key.pem" "$@"
+}

@@ -7,38 +7,7 @@
 . "$(dirname "$0")/lib.sh"
 
 make_pki || { fail "make certificates"; finish; }
-"$BIN/tisim-certs" cert --ca-cert "$CERTS/ca.pem" --ca-key "$CERTS/ca-key.pem" --cn TiKV-Control \
-    --out-cert "$CERTS/tikv-control.pem" --out-key "$CERTS/tikv-control-key.pem" >/dev/null
-"$BIN/tikv-ctl" random-hex --len 256 >"$WORK/cipher-file-256"
-"$BIN/tikv-ctl" random-hex --len 256 >"$WORK/other-cipher-file"
-
-# tikv_config FILE CIPHER_FILE: TiKV's [security] as in TiDB's TLS guide (from tikv_single.sh).
-tikv_config() {
-    cat >"$1" <<TOML
-[security]
-ca-path = "$CERTS/ca.pem"
-cert-path = "$CERTS/tikv-server.pem"
-key-path = "$CERTS/tikv-server-key.pem"
-cert-allowed-cn = ["TiDB-Server", "PD-Server", "TiKV-Control", "RawKvClient1"]
-cipher-file = "$2"
-TOML
-}
-
-# start_tikv NAME PD_PORT KV_PORT STATUS_PORT CONFIG: a store; waits for its KV port.
-start_tikv() {
-    run_bg "$1" "$BIN/tikv-server" --pd "127.0.0.1:$2" --addr "127.0.0.1:$3" \
-        --status-addr "127.0.0.1:$4" --data-dir "$WORK/$1.data" --config "$5" \
-        --log-file "$WORK/$1.log"
-    wait_port "$3"
-}
-
-# ctl PORT CERT_PREFIX ARGS...: tikv-ctl with the guide's flags.
-ctl() {
-    local port=$1 who=$2
-    shift 2
-    "$BIN/tikv-ctl" --host="127.0.0.1:$port" --ca-path="$CERTS/ca.pem" \
-        --cert-path="$CERTS/$who.pem" --key-path="$CERTS/$who-key.pem" "$@"
-}
+make_tikv_certs || { fail "make TiKV certificates and cipher files"; finish; }
 
 # none_readable PREFIX COUNT: passes when no key PREFIX1..PREFIXCOUNT is in the store.
 none_readable() {
