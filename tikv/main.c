@@ -71,12 +71,12 @@ static json_t *status_json(void *arg)
     struct tikv_daemon *d = arg;
     struct kv_engine_stats st;
     kv_engine_stats(d->engine, &st);
-    return json_pack("{s:I, s:s, s:s, s:s, s:s, s:b, s:I, s:I, s:s}", "store_id",
+    return json_pack("{s:I, s:s, s:s, s:s, s:s, s:b, s:I, s:I, s:I, s:s}", "store_id",
                      (json_int_t)(d->pd ? tikv_pd_store_id(d->pd) : 0), "address",
                      d->cfg.addr, "status_address", d->cfg.status_addr, "pd",
                      d->pd ? tikv_pd_endpoint(d->pd) : "", "role", "leader", "encrypted",
                      st.encrypted, "key_count", (json_int_t)st.keys, "writes",
-                     (json_int_t)st.writes, "replication",
+                     (json_int_t)st.writes, "syncs", (json_int_t)st.syncs, "replication",
                      "none: a single store (replication is not built yet)");
 }
 
