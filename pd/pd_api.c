@@ -9,7 +9,6 @@
 #include "log.h"
 #include "pd_tso.h"
 
-#define STORE_DISCONNECTED_MS (20 * 1000)
 #define STORE_DOWN_MS (30 * 60 * 1000)
 
 static int64_t now_ms(void)
@@ -54,7 +53,7 @@ static json_int_t int_of(const json_t *o, const char *key)
 
 static const char *state_name(int64_t since_heartbeat_ms)
 {
-    if (since_heartbeat_ms < STORE_DISCONNECTED_MS)
+    if (since_heartbeat_ms < PD_STORE_DISCONNECTED_MS)
         return "Up";
     return since_heartbeat_ms < STORE_DOWN_MS ? "Disconnected" : "Down";
 }
@@ -140,15 +139,50 @@ static void handle_store(struct evhttp_request *req, const char *rest, void *arg
         http_reply_json(req, 200, store_info(s));
 }
 
+/* A peer as real PD shows it ({"id","store_id","role_name":"Voter"}), plus its store's
+ * address. */
+static json_t *peer_info(const struct pd_state *st, const json_t *p)
+{
+    const json_t *store = pd_state_find_store(st, (uint64_t)int_of(p, "store_id"));
+    const char *address = json_string_value(json_object_get(store, "address"));
+    return json_pack("{s:O, s:O, s:s, s:s}", "id", json_object_get(p, "id"), "store_id",
+                     json_object_get(p, "store_id"), "role_name", "Voter", "address",
+                     address ? address : "");
+}
+
+/* Real PD's RegionInfo; "leader" only once a store reported leading it. */
+static json_t *region_info(const struct pd_state *st, const json_t *r)
+{
+    json_t *peers = json_array();
+    size_t i;
+    const json_t *p;
+    json_array_foreach(json_object_get(r, "peers"), i, p)
+        json_array_append_new(peers, peer_info(st, p));
+    json_t *info = json_pack(
+        "{s:O, s:O, s:O, s:O, s:o, s:I, s:I, s:I, s:I, s:I, s:I}", "id", json_object_get(r, "id"),
+        "start_key", json_object_get(r, "start_key"), "end_key", json_object_get(r, "end_key"),
+        "epoch", json_object_get(r, "epoch"), "peers", peers, "written_bytes", (json_int_t)0,
+        "read_bytes", (json_int_t)0, "written_keys", (json_int_t)0, "read_keys", (json_int_t)0,
+        "approximate_size", (json_int_t)0, "approximate_keys", (json_int_t)0);
+    const json_t *leader = json_object_get(r, "leader");
+    if (info && leader)
+        json_object_set_new(info, "leader", peer_info(st, leader));
+    return info;
+}
+
 static void handle_regions(struct evhttp_request *req, const char *rest, void *arg)
 {
     (void)rest;
     struct pd_api *api = arg;
     if (forwarded(api, req))
         return;
-    json_t *regions = json_object_get(api->state->doc, "regions");
-    http_reply_json(req, 200, json_pack("{s:I, s:O}", "count",
-                                        (json_int_t)json_array_size(regions), "regions", regions));
+    json_t *list = json_array();
+    size_t i;
+    json_t *r;
+    json_array_foreach(json_object_get(api->state->doc, "regions"), i, r)
+        json_array_append_new(list, region_info(api->state, r));
+    http_reply_json(req, 200, json_pack("{s:I, s:o}", "count", (json_int_t)json_array_size(list),
+                                        "regions", list));
 }
 
 static void handle_region(struct evhttp_request *req, const char *rest, void *arg)
@@ -157,19 +191,13 @@ static void handle_region(struct evhttp_request *req, const char *rest, void *ar
     if (forwarded(api, req))
         return;
     uint64_t id = parse_id(rest);
-    if (!id) {
+    const json_t *r = id ? pd_state_find_region(api->state, id) : NULL;
+    if (!id)
         http_reply_error(req, 400, "invalid region id '%s'", rest);
-        return;
-    }
-    size_t i;
-    json_t *r;
-    json_array_foreach(json_object_get(api->state->doc, "regions"), i, r) {
-        if ((uint64_t)int_of(r, "id") == id) {
-            http_reply_json(req, 200, json_incref(r));
-            return;
-        }
-    }
-    http_reply_error(req, 404, "region %llu not found", (unsigned long long)id);
+    else if (!r)
+        http_reply_error(req, 404, "region %llu not found", (unsigned long long)id);
+    else
+        http_reply_json(req, 200, region_info(api->state, r));
 }
 
 static void handle_cluster(struct evhttp_request *req, const char *rest, void *arg)
@@ -265,10 +293,24 @@ static json_t *leader_write_body(struct pd_api *api, struct evhttp_request *req)
     return forwarded(api, req) ? NULL : read_object(req);
 }
 
+/* reply["region"] = what store_id learns of region 1, when it is one of its peers. */
+static void add_region(const struct pd_state *st, json_t *reply, uint64_t store_id)
+{
+    json_t *region = pd_state_region_for_store(st, store_id);
+    if (reply && region)
+        json_object_set_new(reply, "region", region);
+    else
+        json_decref(region);
+}
+
 /* POST /pd/api/v1/tikv/register
  *   {"address":"127.0.0.1:20160","status_address":"127.0.0.1:20180","version":"...",
- *    "encrypted":false} → {"store_id":N,"cluster_id":N}
- * The same address gets the same id again (a restart). */
+ *    "encrypted":false}
+ *   → {"store_id":N,"cluster_id":N,"region":{"id":1,"start_key":"","end_key":"",
+ *      "peers":[{"id":P,"store_id":S,"address":"host:port"}...],
+ *      "epoch":{"conf_ver":C,"version":1}}}
+ * The same address gets the same id again (a restart). "region" is there when the store is
+ * one of region 1's peers (the first 3 stores that are Up). */
 static void handle_register(struct evhttp_request *req, const char *rest, void *arg)
 {
     (void)rest;
@@ -291,13 +333,19 @@ static void handle_register(struct evhttp_request *req, const char *rest, void *
         log_info("store %llu registered at %s", (unsigned long long)id, address);
         json_t *reply = json_pack("{s:I, s:I}", "store_id", (json_int_t)id, "cluster_id",
                                   (json_int_t)pd_member_cluster_id(api->member));
+        add_region(api->state, reply, id);
         pd_member_commit_reply(api->member, req, reply);
     }
     json_decref(b);
 }
 
 /* POST /pd/api/v1/tikv/heartbeat
- *   {"store_id":N,"capacity":B,"available":B,"used_size":B,"region_count":N} → {"ok":true} */
+ *   {"store_id":N,"capacity":B,"available":B,"used_size":B,"region_count":N,
+ *    "leader_of":[1],"term":T}
+ *   → {"region":{...as in the register reply...},"ok":true}
+ * "leader_of" (optional) lists the regions this store leads in Raft term "term"; PD records
+ * the leader unless it already has a report with a higher term (a stale leader is ignored,
+ * logged, and still answered 200). "region" is there when the store is one of its peers. */
 static void handle_heartbeat(struct evhttp_request *req, const char *rest, void *arg)
 {
     (void)rest;
@@ -306,15 +354,22 @@ static void handle_heartbeat(struct evhttp_request *req, const char *rest, void 
     if (!b)
         return;
     json_int_t id = json_integer_value(json_object_get(b, "store_id"));
-    char err[256];
+    char err[256], note[512];
     int status;
     if (id <= 0)
         http_reply_error(req, 400, "\"store_id\" must be a positive integer");
     else if (pd_state_store_heartbeat(api->state, (uint64_t)id, b, now_ms(), &status, err,
-                                      sizeof err) != 0)
+                                      sizeof err, note, sizeof note) != 0)
         http_reply_error(req, status, "%s", err);
-    else
-        pd_member_commit_reply(api->member, req, json_pack("{s:b}", "ok", 1));
+    else {
+        if (note[0])
+            log_warnx("%s", note);
+        json_t *reply = json_object(); /* "region" first: "ok" stays the last line */
+        add_region(api->state, reply, (uint64_t)id);
+        if (reply)
+            json_object_set_new(reply, "ok", json_true());
+        pd_member_commit_reply(api->member, req, reply);
+    }
     json_decref(b);
 }
 

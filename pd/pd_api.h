@@ -3,7 +3,10 @@
  * Contract:
  * - Read-only views: health, members, leader, stores, store/{id}, regions, region/id/{id},
  *   cluster, config, status. Writes: POST tso[?count=N], POST tikv/register,
- *   POST tikv/heartbeat (the endpoints TiKV uses; see docs in pd_api.c).
+ *   POST tikv/heartbeat (the endpoints TiKV uses; see docs in pd_api.c). Their replies carry
+ *   "region" (id, keys, peers with addresses, epoch) when the store is one of region 1's
+ *   peers; heartbeats may report "leader_of":[1] with "term". regions and region/id/{id}
+ *   show real PD's RegionInfo (peers and leader with "role_name", plus each store address).
  * - members and leader are answered by any member; everything else by the leader, to which
  *   followers forward (pd_member_forward).
  * - Bad request bodies get 400 with a sentence; unknown ids 404; writes that break a cluster

@@ -90,21 +90,116 @@ static int check_store(const json_t *store, size_t i, char *why, size_t len)
     return 0;
 }
 
-static int check_regions(const json_t *regions, char *why, size_t len)
+static bool has_store(const json_t *stores, json_int_t id)
 {
     size_t i;
-    const json_t *r;
-    json_array_foreach(regions, i, r) {
-        char prefix[48];
-        snprintf(prefix, sizeof prefix, "state.regions[%zu].", i);
-        if (!json_is_object(r)) {
-            snprintf(why, len, "field \"state.regions[%zu]\" must be an object", i);
+    const json_t *st;
+    json_array_foreach(stores, i, st) {
+        if (json_integer_value(json_object_get(st, "id")) == id)
+            return true;
+    }
+    return false;
+}
+
+/* peers[j]: an object with a peer id and the id of a known store, not already a peer. */
+static int check_peer(const json_t *peers, size_t j, const char *prefix, const json_t *stores,
+                      char *why, size_t len)
+{
+    const json_t *p = json_array_get(peers, j);
+    char pp[80];
+    snprintf(pp, sizeof pp, "%speers[%zu].", prefix, j);
+    if (!json_is_object(p)) {
+        snprintf(why, len, "field \"%speers[%zu]\" must be an object", prefix, j);
+        return -1;
+    }
+    if (check_int(p, pp, "id", 1, ID_MAX, true, why, len) != 0 ||
+        check_int(p, pp, "store_id", 1, ID_MAX, true, why, len) != 0)
+        return -1;
+    json_int_t sid = json_integer_value(json_object_get(p, "store_id"));
+    for (size_t k = 0; k < j; k++)
+        if (json_integer_value(json_object_get(json_array_get(peers, k), "store_id")) == sid) {
+            snprintf(why, len, "field \"%sstore_id\" is %lld, a store that is already a peer",
+                     pp, (long long)sid);
             return -1;
         }
-        if (check_int(r, prefix, "id", 1, ID_MAX, true, why, len) != 0)
-            return -1;
+    if (!has_store(stores, sid)) {
+        snprintf(why, len, "field \"%sstore_id\" is %lld, not a known store", pp,
+                 (long long)sid);
+        return -1;
     }
     return 0;
+}
+
+static int check_peers(const json_t *r, const char *prefix, const json_t *stores, char *why,
+                       size_t len)
+{
+    const json_t *peers = json_object_get(r, "peers");
+    if (!json_is_array(peers) || json_array_size(peers) < 1 ||
+        json_array_size(peers) > PD_REGION_MAX_PEERS) {
+        char got[48];
+        describe(peers, got, sizeof got);
+        snprintf(why, len, "field \"%speers\" is %s, must be an array of 1 to %d peers", prefix,
+                 got, PD_REGION_MAX_PEERS);
+        return -1;
+    }
+    for (size_t j = 0; j < json_array_size(peers); j++)
+        if (check_peer(peers, j, prefix, stores, why, len) != 0)
+            return -1;
+    return 0;
+}
+
+/* The leader, when known, is one of the peers; its term is a non-negative integer. */
+static int check_leader(const json_t *r, const char *prefix, char *why, size_t len)
+{
+    if (check_int(r, prefix, "leader_term", 0, ID_MAX, false, why, len) != 0)
+        return -1;
+    const json_t *leader = json_object_get(r, "leader");
+    if (!leader)
+        return 0;
+    size_t j;
+    const json_t *p;
+    json_array_foreach(json_object_get(r, "peers"), j, p) {
+        if (json_is_object(leader) && json_equal((json_t *)p, (json_t *)leader))
+            return 0;
+    }
+    char got[48];
+    describe(leader, got, sizeof got);
+    snprintf(why, len, "field \"%sleader\" is %s, must be one of the region's peers", prefix,
+             got);
+    return -1;
+}
+
+static int check_region(const json_t *r, const json_t *stores, char *why, size_t len)
+{
+    const char *prefix = "state.regions[0].", *ep = "state.regions[0].epoch.";
+    if (!json_is_object(r)) {
+        snprintf(why, len, "field \"state.regions[0]\" must be an object");
+        return -1;
+    }
+    const json_t *epoch = json_object_get(r, "epoch");
+    if (check_int(r, prefix, "id", PD_REGION_ID, PD_REGION_ID, true, why, len) != 0 ||
+        check_type(r, prefix, "start_key", JSON_STRING, "a string", why, len) != 0 ||
+        check_type(r, prefix, "end_key", JSON_STRING, "a string", why, len) != 0 ||
+        check_type(r, prefix, "epoch", JSON_OBJECT, "an object", why, len) != 0 ||
+        check_int(epoch, ep, "conf_ver", 1, ID_MAX, true, why, len) != 0 ||
+        check_int(epoch, ep, "version", 1, ID_MAX, true, why, len) != 0)
+        return -1;
+    if (check_peers(r, prefix, stores, why, len) != 0)
+        return -1;
+    return check_leader(r, prefix, why, len);
+}
+
+/* tisim keeps one region: at most one entry, region 1. */
+static int check_regions(const json_t *regions, const json_t *stores, char *why, size_t len)
+{
+    if (json_array_size(regions) > 1) {
+        snprintf(why, len, "field \"state.regions\" has %zu entries, must have at most 1 "
+                 "(region %d)", json_array_size(regions), PD_REGION_ID);
+        return -1;
+    }
+    if (json_array_size(regions) == 0)
+        return 0;
+    return check_region(json_array_get(regions, 0), stores, why, len);
 }
 
 static bool is_encryption_state(const char *v)
@@ -138,7 +233,8 @@ int pd_state_check_doc(const json_t *doc, char *why, size_t len)
     json_array_foreach(json_object_get(doc, "stores"), i, store)
         if (check_store(store, i, why, len) != 0)
             return -1;
-    return check_regions(json_object_get(doc, "regions"), why, len);
+    return check_regions(json_object_get(doc, "regions"), json_object_get(doc, "stores"), why,
+                         len);
 }
 
 /* The file's top level: {"term": N, "voted_for": "name", "state": {...}}. */
@@ -357,19 +453,119 @@ static int check_encryption(struct pd_state *s, const char *address, bool encryp
     return -1;
 }
 
-/* The first store bootstraps region 1, covering the whole key space. */
-static void bootstrap_region(struct pd_state *s, uint64_t store_id)
+json_t *pd_state_find_region(const struct pd_state *s, uint64_t id)
 {
-    json_t *regions = json_object_get(s->doc, "regions");
-    if (json_array_size(regions) > 0)
+    size_t i;
+    json_t *r;
+    json_array_foreach(json_object_get(s->doc, "regions"), i, r) {
+        if (get_u64(r, "id") == id)
+            return r;
+    }
+    return NULL;
+}
+
+/* The region's peer on store_id, or NULL. Borrowed. */
+static json_t *peer_on_store(const json_t *region, uint64_t store_id)
+{
+    size_t i;
+    json_t *p;
+    json_array_foreach(json_object_get(region, "peers"), i, p) {
+        if (get_u64(p, "store_id") == store_id)
+            return p;
+    }
+    return NULL;
+}
+
+static bool store_is_up(const json_t *store, int64_t now_ms)
+{
+    return now_ms - json_integer_value(json_object_get(store, "last_heartbeat_ms")) <
+           PD_STORE_DISCONNECTED_MS;
+}
+
+static void append_peer(struct pd_state *s, json_t *peers, uint64_t store_id)
+{
+    json_array_append_new(peers, json_pack("{s:I, s:I}", "id", (json_int_t)pd_state_alloc_id(s),
+                                           "store_id", (json_int_t)store_id));
+}
+
+/* Region 1 over the whole key space, its peers the first up to 3 stores that are Up. */
+static void bootstrap_region(struct pd_state *s, int64_t now_ms)
+{
+    json_t *peers = json_array();
+    size_t i;
+    json_t *store;
+    json_array_foreach(json_object_get(s->doc, "stores"), i, store) {
+        if (json_array_size(peers) < PD_REGION_MAX_PEERS && store_is_up(store, now_ms))
+            append_peer(s, peers, get_u64(store, "id"));
+    }
+    json_array_append_new(json_object_get(s->doc, "regions"),
+                          json_pack("{s:I, s:s, s:s, s:{s:I, s:I}, s:o, s:I}", "id",
+                                    (json_int_t)PD_REGION_ID, "start_key", "", "end_key", "",
+                                    "epoch", "conf_ver", (json_int_t)1, "version", (json_int_t)1,
+                                    "peers", peers, "leader_term", (json_int_t)0));
+}
+
+/* A store that is Up (it just registered or heartbeated) joins region 1: the region is
+ * bootstrapped when there is none, else the store is added while there are fewer than 3
+ * peers (conf_ver bumps). */
+static void place_store(struct pd_state *s, uint64_t store_id, int64_t now_ms)
+{
+    json_t *region = pd_state_find_region(s, PD_REGION_ID);
+    if (!region) {
+        bootstrap_region(s, now_ms);
         return;
-    uint64_t region_id = pd_state_alloc_id(s), peer_id = pd_state_alloc_id(s);
-    json_array_append_new(
-        regions, json_pack("{s:I, s:s, s:s, s:{s:I, s:I}, s:[{s:I, s:I}], s:{s:I, s:I}}", "id",
-                           (json_int_t)region_id, "start_key", "", "end_key", "", "epoch",
-                           "conf_ver", (json_int_t)1, "version", (json_int_t)1, "peers", "id",
-                           (json_int_t)peer_id, "store_id", (json_int_t)store_id, "leader", "id",
-                           (json_int_t)peer_id, "store_id", (json_int_t)store_id));
+    }
+    json_t *peers = json_object_get(region, "peers");
+    if (peer_on_store(region, store_id) || json_array_size(peers) >= PD_REGION_MAX_PEERS)
+        return;
+    append_peer(s, peers, store_id);
+    json_t *epoch = json_object_get(region, "epoch");
+    set_u64(epoch, "conf_ver", get_u64(epoch, "conf_ver") + 1);
+}
+
+json_t *pd_state_region_for_store(const struct pd_state *s, uint64_t store_id)
+{
+    const json_t *r = pd_state_find_region(s, PD_REGION_ID);
+    if (!r || !peer_on_store(r, store_id))
+        return NULL;
+    json_t *peers = json_array();
+    size_t i;
+    const json_t *p;
+    json_array_foreach(json_object_get(r, "peers"), i, p) {
+        const json_t *store = pd_state_find_store(s, get_u64(p, "store_id"));
+        const char *address = json_string_value(json_object_get(store, "address"));
+        json_array_append_new(peers, json_pack("{s:O, s:O, s:s}", "id", json_object_get(p, "id"),
+                                               "store_id", json_object_get(p, "store_id"),
+                                               "address", address ? address : ""));
+    }
+    return json_pack("{s:O, s:O, s:O, s:o, s:O}", "id", json_object_get(r, "id"), "start_key",
+                     json_object_get(r, "start_key"), "end_key", json_object_get(r, "end_key"),
+                     "peers", peers, "epoch", json_object_get(r, "epoch"));
+}
+
+int pd_state_report_leader(struct pd_state *s, uint64_t store_id, uint64_t region_id,
+                           uint64_t term, char *why, size_t len)
+{
+    json_t *r = pd_state_find_region(s, region_id);
+    json_t *peer = r ? peer_on_store(r, store_id) : NULL;
+    uint64_t recorded = r ? get_u64(r, "leader_term") : 0;
+    if (!r)
+        snprintf(why, len, "store %llu reports leading region %llu, which does not exist",
+                 (unsigned long long)store_id, (unsigned long long)region_id);
+    else if (!peer)
+        snprintf(why, len, "store %llu reports leading region %llu but is not one of its peers",
+                 (unsigned long long)store_id, (unsigned long long)region_id);
+    else if (term < recorded)
+        snprintf(why, len, "store %llu reports leading region %llu in term %llu, older than the "
+                 "recorded term %llu: ignored as stale", (unsigned long long)store_id,
+                 (unsigned long long)region_id, (unsigned long long)term,
+                 (unsigned long long)recorded);
+    else {
+        json_object_set_new(r, "leader", json_deep_copy(peer));
+        set_u64(r, "leader_term", term);
+        return 0;
+    }
+    return -1;
 }
 
 int pd_state_check_address(const char *field, const char *address, char *err, size_t errlen)
@@ -440,7 +636,7 @@ uint64_t pd_state_register_store(struct pd_state *s, const char *address,
     json_object_set_new(store, "start_ts_ms", json_integer(now_ms));
     json_object_set_new(store, "last_heartbeat_ms", json_integer(now_ms));
     uint64_t id = get_u64(store, "id");
-    bootstrap_region(s, id);
+    place_store(s, id, now_ms);
     return id;
 }
 
@@ -453,11 +649,56 @@ static int check_counters(const json_t *stats, char *err, size_t errlen)
     return 0;
 }
 
-int pd_state_store_heartbeat(struct pd_state *s, uint64_t id, const json_t *stats, int64_t now_ms,
-                             int *http_status, char *err, size_t errlen)
+/* "leader_of", when present, is an array of at most PD_LEADER_OF_MAX region ids; "term" is then
+ * required. */
+static int check_leader_of(const json_t *body, char *err, size_t errlen)
+{
+    const json_t *lo = json_object_get(body, "leader_of");
+    if (!lo)
+        return 0;
+    if (!json_is_array(lo) || json_array_size(lo) > PD_LEADER_OF_MAX) {
+        char got[48];
+        describe(lo, got, sizeof got);
+        snprintf(err, errlen, "field \"leader_of\" is %s, must be an array of at most %d region "
+                 "ids", got, PD_LEADER_OF_MAX);
+        return -1;
+    }
+    for (size_t i = 0; i < json_array_size(lo); i++) {
+        char field[32];
+        snprintf(field, sizeof field, "leader_of[%zu]", i);
+        json_t *one = json_pack("{s:O}", field, json_array_get(lo, i));
+        int rc = one ? check_int(one, "", field, 1, ID_MAX, true, err, errlen) : -1;
+        json_decref(one);
+        if (rc != 0)
+            return -1;
+    }
+    return check_int(body, "", "term", 0, ID_MAX, json_array_size(lo) > 0, err, errlen);
+}
+
+/* Records each region the store leads; the reports PD ignores are described in note. */
+static void take_leader_reports(struct pd_state *s, uint64_t id, const json_t *body, char *note,
+                                size_t notelen)
+{
+    uint64_t term = get_u64(body, "term");
+    size_t i, used = 0;
+    const json_t *rid;
+    note[0] = '\0';
+    json_array_foreach(json_object_get(body, "leader_of"), i, rid) {
+        char why[300];
+        if (pd_state_report_leader(s, id, (uint64_t)json_integer_value(rid), term, why,
+                                   sizeof why) == 0 || used >= notelen)
+            continue;
+        int n = snprintf(note + used, notelen - used, "%s%s", used ? "; " : "", why);
+        used = n < 0 ? notelen : used + (size_t)n;
+    }
+}
+
+int pd_state_store_heartbeat(struct pd_state *s, uint64_t id, const json_t *body, int64_t now_ms,
+                             int *http_status, char *err, size_t errlen, char *note,
+                             size_t notelen)
 {
     *http_status = 400;
-    if (check_counters(stats, err, errlen) != 0)
+    if (check_counters(body, err, errlen) != 0 || check_leader_of(body, err, errlen) != 0)
         return -1;
     json_t *store = pd_state_find_store(s, id);
     if (!store) {
@@ -466,10 +707,12 @@ int pd_state_store_heartbeat(struct pd_state *s, uint64_t id, const json_t *stat
         return -1;
     }
     for (size_t i = 0; i < N_STORE_COUNTERS; i++) {
-        json_t *v = json_object_get(stats, store_counters[i]);
+        json_t *v = json_object_get(body, store_counters[i]);
         if (v)
             json_object_set(store, store_counters[i], v);
     }
     json_object_set_new(store, "last_heartbeat_ms", json_integer(now_ms));
+    place_store(s, id, now_ms);
+    take_leader_reports(s, id, body, note, notelen);
     return 0;
 }

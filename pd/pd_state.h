@@ -16,6 +16,15 @@
  * - Store rules: a store address registers once and keeps its id across restarts; the
  *   cluster's storage-encryption state is set by the first store and every later store must
  *   match it.
+ * - Region rules: one region, id PD_REGION_ID, over the whole key space ("" to ""). It is
+ *   created when the first store registers, with peers ({"id": a fresh id, "store_id"}) the
+ *   first up to PD_REGION_MAX_PEERS stores that are Up; a store that registers or heartbeats
+ *   later while there are fewer peers is added and epoch.conf_ver bumps. Never more peers.
+ *   A leader report (heartbeat "leader_of" with "term") from a peer is recorded as the
+ *   region's "leader" (the peer object) and "leader_term" when its term is >= the recorded
+ *   one; an older term is ignored (a stale leader). At load the region is checked field by
+ *   field: id 1, string keys, epoch integers >= 1, 1-3 peers on distinct known stores, a
+ *   leader that is one of the peers.
  */
 #ifndef TISIM_PD_STATE_H
 #define TISIM_PD_STATE_H
@@ -35,6 +44,13 @@ struct pd_state {
 
 /* Longest store address (and version string) accepted. */
 #define PD_ADDRESS_MAX 255
+/* The one region and its replica count. */
+#define PD_REGION_ID 1
+#define PD_REGION_MAX_PEERS 3
+/* A store is Up while its last heartbeat is more recent than this. */
+#define PD_STORE_DISCONNECTED_MS (20 * 1000)
+/* Most region ids one heartbeat's "leader_of" may list. */
+#define PD_LEADER_OF_MAX 64
 
 int pd_state_open(struct pd_state *s, const char *data_dir, char *err, size_t errlen);
 int pd_state_save(struct pd_state *s, char *err, size_t errlen);
@@ -64,10 +80,24 @@ uint64_t pd_state_register_store(struct pd_state *s, const char *address,
 /* 0 when address is host:port (at most PD_ADDRESS_MAX bytes, port 1-65535), else -1 with
  * err naming field. */
 int pd_state_check_address(const char *field, const char *address, char *err, size_t errlen);
-/* Heartbeat: updates stats. -1 with err and *http_status: 400 when a counter is not a
- * non-negative integer (naming it), 404 when the store is unknown. */
-int pd_state_store_heartbeat(struct pd_state *s, uint64_t id, const json_t *stats, int64_t now_ms,
-                             int *http_status, char *err, size_t errlen);
+/* Heartbeat (body: the request object): updates stats, places the store in region 1 (see
+ * the region rules), records the leader reports of "leader_of"/"term". -1 with err and
+ * *http_status: 400 when a counter is not a non-negative integer, "leader_of" not an array of
+ * region ids or "term" missing or bad (naming the field), 404 when the store is unknown.
+ * On 0, note says which leader reports were ignored and why ("" when none). */
+int pd_state_store_heartbeat(struct pd_state *s, uint64_t id, const json_t *body, int64_t now_ms,
+                             int *http_status, char *err, size_t errlen, char *note,
+                             size_t notelen);
+/* The region object {"id","start_key",...} or NULL. Borrowed. */
+json_t *pd_state_find_region(const struct pd_state *s, uint64_t id);
+/* What a store learns of its region: {"id","start_key","end_key","peers":[{"id","store_id",
+ * "address"}],"epoch":{"conf_ver","version"}} (a new reference), or NULL when store_id is not
+ * one of region 1's peers. */
+json_t *pd_state_region_for_store(const struct pd_state *s, uint64_t store_id);
+/* store_id says it leads region_id in term: 0 when recorded, -1 with why when ignored (no such
+ * region, not a peer, or a term older than the recorded one). */
+int pd_state_report_leader(struct pd_state *s, uint64_t store_id, uint64_t region_id,
+                           uint64_t term, char *why, size_t len);
 /* The store object {"id","address",...} or NULL. Borrowed. */
 json_t *pd_state_find_store(const struct pd_state *s, uint64_t id);
 
