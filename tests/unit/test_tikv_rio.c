@@ -1,0 +1,877 @@
+/* Unit tests for rio (tikv/rio.h): the raft message codec (round trip of every type libraft
+ * 0.15 sends, truncation at every byte, bad types and flags, huge counts refused before any
+ * allocation, an AppendEntries cut to what fits), the peer check, and three struct raft in one
+ * process and one event loop, each on its own rio, rstore directory and rpc_server with mutual
+ * TLS: bootstrap, election, 50 entries applied in order everywhere, the leader closed and a new
+ * leader in a higher term applying 20 more, the closed store restarted from its directory
+ * catching up to all 70; and a store configured with the TLS guide's verbatim allow-list
+ * refusing its peers, plainly in the logs, while the other two still elect and replicate.
+ *
+ * The loop runs until a condition holds, with a generous guard against hangs (WAIT_MS), never
+ * a timed assertion. */
+#include <stdarg.h>
+#include <stddef.h>
+#include <setjmp.h>
+#include <stdint.h>
+#include <cmocka.h>
+
+#include <signal.h>
+#include <stdbool.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <time.h>
+
+#include <raft.h>
+
+#include "certgen.h"
+#include "log.h"
+#include "rio.h"
+#include "rpc.h"
+#include "rstore.h"
+#include "testutil.h"
+#include "tls.h"
+
+#define WAIT_MS 60000
+#define N 3
+#define MAX_VALUES 128
+/* Where a count follows the fixed fields (rio.c layout: 28-byte header, the 15-byte address
+ * of test_env, 4 u64s) in AppendEntries (n_entries) and InstallSnapshot (n_servers). */
+#define ENV_OFFSET_FOR_TEST (28 + 15 + 32)
+
+static char g_dir[64];
+
+/* ---- helpers ---- */
+
+static double now_ms(void)
+{
+    struct timespec ts;
+    clock_gettime(CLOCK_MONOTONIC, &ts);
+    return ts.tv_sec * 1000.0 + ts.tv_nsec / 1e6;
+}
+
+static void run_until(struct event_base *base, bool (*cond)(void *), void *arg)
+{
+    double t0 = now_ms();
+    while (!cond(arg) && now_ms() - t0 < WAIT_MS)
+        event_base_loop(base, EVLOOP_ONCE);
+}
+
+/* ---- codec ---- */
+
+static struct rio_env test_env(void)
+{
+    struct rio_env e = {.region_id = 1, .from_id = 7, .to_id = 9};
+    snprintf(e.from_addr, sizeof e.from_addr, "127.0.0.1:20161");
+    return e;
+}
+
+static struct raft_entry g_entries[3];
+static char g_payloads[3][8] = {"one", "", "three"};
+
+static struct raft_message sample(unsigned type)
+{
+    struct raft_message m = {.type = (unsigned short)type, .server_id = 9,
+                             .server_address = "127.0.0.1:20162"};
+    switch (type) {
+    case RAFT_IO_REQUEST_VOTE:
+        m.request_vote = (struct raft_request_vote){5, 7, 100, 4, true, true};
+        break;
+    case RAFT_IO_REQUEST_VOTE_RESULT:
+        m.request_vote_result = (struct raft_request_vote_result){5, true, raft_tribool_false};
+        break;
+    case RAFT_IO_APPEND_ENTRIES:
+        for (unsigned i = 0; i < 3; i++)
+            g_entries[i] = (struct raft_entry){.term = 3 + i, .type = RAFT_COMMAND + i,
+                                               .buf = {g_payloads[i], strlen(g_payloads[i])}};
+        m.append_entries = (struct raft_append_entries){6, 10, 2, 9, g_entries, 3};
+        break;
+    case RAFT_IO_APPEND_ENTRIES_RESULT:
+        m.append_entries_result = (struct raft_append_entries_result){6, 11, 12};
+        break;
+    case RAFT_IO_TIMEOUT_NOW:
+        m.timeout_now = (struct raft_timeout_now){8, 30, 7};
+        break;
+    default: /* install snapshot, conf filled by the caller */
+        m.install_snapshot.term = 4;
+        m.install_snapshot.last_index = 77;
+        m.install_snapshot.last_term = 3;
+        m.install_snapshot.conf_index = 70;
+        m.install_snapshot.data = (struct raft_buffer){"snapshot-bytes", 14};
+        break;
+    }
+    return m;
+}
+
+static void encode(const struct raft_message *m, uint8_t **buf, size_t *len)
+{
+    struct rio_env env = test_env();
+    char err[256];
+    unsigned k;
+    int rv = rio_msg_encode(&env, m, RPC_MAX_BODY, buf, len, &k, err, sizeof err);
+    if (rv != 0)
+        print_error("%s\n", err);
+    assert_int_equal(rv, 0);
+}
+
+static void check_same(const struct raft_message *a, const struct raft_message *b)
+{
+    assert_int_equal(a->type, b->type);
+    switch (a->type) {
+    case RAFT_IO_APPEND_ENTRIES: {
+        const struct raft_append_entries *x = &a->append_entries, *y = &b->append_entries;
+        assert_int_equal(x->term, y->term);
+        assert_int_equal(x->prev_log_index, y->prev_log_index);
+        assert_int_equal(x->prev_log_term, y->prev_log_term);
+        assert_int_equal(x->leader_commit, y->leader_commit);
+        assert_int_equal(x->n_entries, y->n_entries);
+        for (unsigned i = 0; i < x->n_entries; i++) {
+            assert_int_equal(x->entries[i].term, y->entries[i].term);
+            assert_int_equal(x->entries[i].type, y->entries[i].type);
+            assert_int_equal(x->entries[i].buf.len, y->entries[i].buf.len);
+            assert_memory_equal(x->entries[i].buf.base, y->entries[i].buf.base,
+                                x->entries[i].buf.len);
+            assert_ptr_equal(y->entries[i].batch, y->entries[0].batch); /* one batch */
+        }
+        break;
+    }
+    case RAFT_IO_INSTALL_SNAPSHOT: {
+        const struct raft_install_snapshot *x = &a->install_snapshot, *y = &b->install_snapshot;
+        assert_int_equal(x->term, y->term);
+        assert_int_equal(x->last_index, y->last_index);
+        assert_int_equal(x->last_term, y->last_term);
+        assert_int_equal(x->conf_index, y->conf_index);
+        assert_int_equal(x->conf.n, y->conf.n);
+        for (unsigned i = 0; i < x->conf.n; i++) {
+            assert_int_equal(x->conf.servers[i].id, y->conf.servers[i].id);
+            assert_int_equal(x->conf.servers[i].role, y->conf.servers[i].role);
+            assert_string_equal(x->conf.servers[i].address, y->conf.servers[i].address);
+        }
+        assert_int_equal(x->data.len, y->data.len);
+        assert_memory_equal(x->data.base, y->data.base, x->data.len);
+        break;
+    }
+    case RAFT_IO_REQUEST_VOTE:
+        assert_memory_equal(&a->request_vote, &b->request_vote, sizeof a->request_vote);
+        break;
+    case RAFT_IO_REQUEST_VOTE_RESULT:
+        assert_int_equal(a->request_vote_result.term, b->request_vote_result.term);
+        assert_int_equal(a->request_vote_result.vote_granted, b->request_vote_result.vote_granted);
+        assert_int_equal(a->request_vote_result.pre_vote, b->request_vote_result.pre_vote);
+        break;
+    case RAFT_IO_APPEND_ENTRIES_RESULT:
+        assert_memory_equal(&a->append_entries_result, &b->append_entries_result,
+                            sizeof a->append_entries_result);
+        break;
+    default:
+        assert_memory_equal(&a->timeout_now, &b->timeout_now, sizeof a->timeout_now);
+        break;
+    }
+}
+
+static void with_conf(struct raft_message *m)
+{
+    raft_configuration_init(&m->install_snapshot.conf);
+    assert_int_equal(raft_configuration_add(&m->install_snapshot.conf, 1, "127.0.0.1:1", RAFT_VOTER), 0);
+    assert_int_equal(raft_configuration_add(&m->install_snapshot.conf, 2, "[::1]:2", RAFT_STANDBY), 0);
+}
+
+static void test_codec_round_trip(void **state)
+{
+    (void)state;
+    for (unsigned t = RAFT_IO_APPEND_ENTRIES; t <= RAFT_IO_TIMEOUT_NOW; t++) {
+        struct raft_message m = sample(t), d;
+        if (t == RAFT_IO_INSTALL_SNAPSHOT)
+            with_conf(&m);
+        uint8_t *buf;
+        size_t len;
+        struct rio_env env;
+        char err[256];
+        encode(&m, &buf, &len);
+        assert_int_equal(rio_msg_decode(buf, len, &env, &d, err, sizeof err), 0);
+        assert_int_equal(env.region_id, 1);
+        assert_int_equal(d.server_id, 7);
+        assert_int_equal(env.to_id, 9);
+        assert_string_equal(d.server_address, "127.0.0.1:20161");
+        check_same(&m, &d);
+        rio_msg_discard(&d);
+        free(buf);
+        if (t == RAFT_IO_INSTALL_SNAPSHOT)
+            raft_configuration_close(&m.install_snapshot.conf);
+    }
+}
+
+static void test_codec_empty_append_entries(void **state)
+{
+    (void)state;
+    struct raft_message m = sample(RAFT_IO_APPEND_ENTRIES), d;
+    m.append_entries.n_entries = 0; /* a heartbeat */
+    uint8_t *buf;
+    size_t len;
+    struct rio_env env;
+    char err[256];
+    encode(&m, &buf, &len);
+    assert_int_equal(rio_msg_decode(buf, len, &env, &d, err, sizeof err), 0);
+    assert_int_equal(d.append_entries.n_entries, 0);
+    assert_null(d.append_entries.entries);
+    assert_int_equal(d.append_entries.leader_commit, 9);
+    free(buf);
+}
+
+static void test_codec_truncated_at_every_byte(void **state)
+{
+    (void)state;
+    for (unsigned t = RAFT_IO_APPEND_ENTRIES; t <= RAFT_IO_TIMEOUT_NOW; t++) {
+        struct raft_message m = sample(t), d;
+        if (t == RAFT_IO_INSTALL_SNAPSHOT)
+            with_conf(&m);
+        uint8_t *buf;
+        size_t len;
+        struct rio_env env;
+        char err[256];
+        encode(&m, &buf, &len);
+        for (size_t cut = 0; cut < len; cut++) {
+            uint8_t *part = malloc(cut + 1); /* exactly cut bytes readable for ASan */
+            memcpy(part, buf, cut);
+            if (rio_msg_decode(part, cut, &env, &d, err, sizeof err) == 0) {
+                print_error("type %u cut at %zu of %zu decoded\n", t, cut, len);
+                fail();
+            }
+            assert_contains(err, "malformed raft message");
+            free(part);
+        }
+        /* one byte too many is refused as well */
+        uint8_t *more = malloc(len + 1);
+        memcpy(more, buf, len);
+        more[len] = 0;
+        assert_int_equal(rio_msg_decode(more, len + 1, &env, &d, err, sizeof err), -1);
+        free(more);
+        free(buf);
+        if (t == RAFT_IO_INSTALL_SNAPSHOT)
+            raft_configuration_close(&m.install_snapshot.conf);
+    }
+}
+
+static void test_codec_bad_type_and_flags(void **state)
+{
+    (void)state;
+    struct raft_message m = sample(RAFT_IO_REQUEST_VOTE), d;
+    uint8_t *buf;
+    size_t len;
+    struct rio_env env;
+    char err[256];
+    encode(&m, &buf, &len);
+    assert_int_equal(rio_msg_decode(buf, len, &env, &d, err, sizeof err), 0); /* good case */
+    buf[1] = 0;
+    assert_int_equal(rio_msg_decode(buf, len, &env, &d, err, sizeof err), -1);
+    assert_contains(err, "type 0");
+    buf[1] = 7;
+    assert_int_equal(rio_msg_decode(buf, len, &env, &d, err, sizeof err), -1);
+    assert_contains(err, "type 7");
+    buf[1] = RAFT_IO_REQUEST_VOTE;
+    buf[0] = 2; /* an unknown format */
+    assert_int_equal(rio_msg_decode(buf, len, &env, &d, err, sizeof err), -1);
+    buf[0] = 1;
+    buf[len - 1] = 2; /* pre_vote is a flag: 0 or 1 */
+    assert_int_equal(rio_msg_decode(buf, len, &env, &d, err, sizeof err), -1);
+    free(buf);
+
+    m = sample(RAFT_IO_APPEND_ENTRIES);
+    g_entries[1].type = 9; /* no such entry type */
+    struct rio_env e = test_env();
+    unsigned k;
+    assert_int_equal(rio_msg_encode(&e, &m, RPC_MAX_BODY, &buf, &len, &k, err, sizeof err), 0);
+    assert_int_equal(rio_msg_decode(buf, len, &env, &d, err, sizeof err), -1);
+    free(buf);
+}
+
+/* Counts raft_malloc calls, to show a refused count allocates nothing. */
+static unsigned g_allocs;
+
+static void *count_malloc(void *data, size_t size)
+{
+    (void)data;
+    g_allocs++;
+    return malloc(size);
+}
+
+static void count_free(void *data, void *ptr)
+{
+    (void)data;
+    free(ptr);
+}
+
+static void *count_calloc(void *data, size_t nmemb, size_t size)
+{
+    (void)data;
+    g_allocs++;
+    return calloc(nmemb, size);
+}
+
+static void *count_realloc(void *data, void *ptr, size_t size)
+{
+    (void)data;
+    g_allocs++;
+    return realloc(ptr, size);
+}
+
+static void test_codec_huge_counts_refused_without_allocation(void **state)
+{
+    (void)state;
+    struct raft_heap heap = {.malloc = count_malloc, .free = count_free, .calloc = count_calloc,
+                             .realloc = count_realloc};
+    struct raft_message m = sample(RAFT_IO_APPEND_ENTRIES), d;
+    uint8_t *buf;
+    size_t len;
+    struct rio_env env;
+    char err[256];
+    encode(&m, &buf, &len);
+    size_t at = ENV_OFFSET_FOR_TEST;
+    raft_heap_set(&heap);
+    g_allocs = 0;
+    assert_int_equal(rio_msg_decode(buf, len, &env, &d, err, sizeof err), 0); /* good case */
+    assert_true(g_allocs > 0);
+    rio_msg_discard(&d);
+    memset(buf + at, 0xff, 4); /* n_entries = 4294967295 */
+    g_allocs = 0;
+    assert_int_equal(rio_msg_decode(buf, len, &env, &d, err, sizeof err), -1);
+    assert_int_equal(g_allocs, 0);
+    memset(buf + at, 0, 4);
+    buf[at + 3] = 3;
+    memset(buf + at + 4 + 9, 0xff, 4); /* entry 0's length 4 GiB */
+    assert_int_equal(rio_msg_decode(buf, len, &env, &d, err, sizeof err), -1);
+    assert_int_equal(g_allocs, 0);
+    free(buf);
+
+    m = sample(RAFT_IO_INSTALL_SNAPSHOT);
+    with_conf(&m);
+    encode(&m, &buf, &len);
+    raft_configuration_close(&m.install_snapshot.conf);
+    at = ENV_OFFSET_FOR_TEST;
+    memset(buf + at, 0xff, 4); /* n_servers */
+    g_allocs = 0;
+    assert_int_equal(rio_msg_decode(buf, len, &env, &d, err, sizeof err), -1);
+    assert_int_equal(g_allocs, 0);
+    raft_heap_set_default();
+    free(buf);
+}
+
+/* The counting heap must not outlive its test, even a failed one. */
+static int default_heap(void **state)
+{
+    (void)state;
+    raft_heap_set_default();
+    return 0;
+}
+
+static void test_codec_append_entries_cut_to_fit(void **state)
+{
+    (void)state;
+    struct raft_message m = sample(RAFT_IO_APPEND_ENTRIES), d;
+    struct rio_env env = test_env(), denv;
+    uint8_t *buf;
+    size_t len, full;
+    unsigned k;
+    char err[256];
+    assert_int_equal(rio_msg_encode(&env, &m, RPC_MAX_BODY, &buf, &full, &k, err, sizeof err), 0);
+    assert_int_equal(k, 3);
+    free(buf);
+    /* room for the first two entries only (the third has 5 payload bytes) */
+    assert_int_equal(rio_msg_encode(&env, &m, full - 1, &buf, &len, &k, err, sizeof err), 0);
+    assert_int_equal(k, 2);
+    assert_int_equal(rio_msg_decode(buf, len, &denv, &d, err, sizeof err), 0);
+    assert_int_equal(d.append_entries.n_entries, 2);
+    assert_int_equal(d.append_entries.prev_log_index, 10);
+    rio_msg_discard(&d);
+    free(buf);
+    /* not even one entry fits: refused, never an empty AppendEntries in its place */
+    assert_int_equal(rio_msg_encode(&env, &m, 60, &buf, &len, &k, err, sizeof err), -1);
+    assert_contains(err, "limit");
+}
+
+/* ---- peer check ---- */
+
+static char *g_seed_list[] = {"TiDB-Server", "PD-Server", "TiKV-Control", "RawKvClient1"};
+
+static void test_peer_check(void **state)
+{
+    (void)state;
+    struct rio_policy p = {0};
+    struct conn_peer peer = {.addr = "127.0.0.1:5000", .tls = true, .cn = "TiKV-Server"};
+    char msg[512];
+    assert_int_equal(rio_check_peer(&p, &peer, msg, sizeof msg), RPC_OK);
+    snprintf(peer.cn, sizeof peer.cn, "Control-Client");
+    assert_int_equal(rio_check_peer(&p, &peer, msg, sizeof msg), RPC_UNAUTHENTICATED);
+    assert_contains(msg, "not CN \"Control-Client\"");
+    p.own_cn = "Control-Client"; /* the store's own cert CN */
+    assert_int_equal(rio_check_peer(&p, &peer, msg, sizeof msg), RPC_OK);
+
+    struct rio_policy seed = {.allowed_cn = g_seed_list, .n_allowed_cn = 4};
+    snprintf(peer.cn, sizeof peer.cn, "TiKV-Server");
+    assert_int_equal(rio_check_peer(&seed, &peer, msg, sizeof msg), RPC_UNAUTHENTICATED);
+    assert_string_equal(msg, "Common name check fail, reason: x509_common_name from peer is "
+                             "TiKV-Server, cert_allowed_cn: {\"TiDB-Server\", \"PD-Server\", "
+                             "\"TiKV-Control\", \"RawKvClient1\"}");
+    char *fixed[] = {"TiDB-Server", "TiKV-Server"};
+    struct rio_policy ok = {.allowed_cn = fixed, .n_allowed_cn = 2};
+    assert_int_equal(rio_check_peer(&ok, &peer, msg, sizeof msg), RPC_OK);
+}
+
+/* ---- three stores ---- */
+
+struct tiny {
+    uint64_t values[MAX_VALUES];
+    unsigned n;
+};
+
+struct node {
+    unsigned id;
+    char dir[128];
+    char addr[64];
+    struct rpc_server *srv;
+    struct rio *rio;
+    struct raft raft;
+    struct raft_fsm fsm;
+    struct tiny tiny;
+    struct rio_policy pol;
+    bool running;
+    bool closed;
+};
+
+struct cluster {
+    struct event_base *base;
+    struct tls_ctx *srv_tls, *cli_tls;
+    struct node nodes[N];
+};
+
+static int tiny_apply(struct raft_fsm *fsm, const struct raft_buffer *buf, void **result)
+{
+    struct tiny *t = fsm->data;
+    uint64_t v;
+    if (buf->len != sizeof v || t->n >= MAX_VALUES)
+        return RAFT_MALFORMED;
+    memcpy(&v, buf->base, sizeof v);
+    t->values[t->n++] = v;
+    *result = NULL;
+    return 0;
+}
+
+static int tiny_snapshot(struct raft_fsm *fsm, struct raft_buffer *bufs[], unsigned *n)
+{
+    (void)fsm;
+    (void)bufs;
+    (void)n;
+    return RAFT_NOTFOUND; /* rio has no snapshots yet; the threshold keeps raft from asking */
+}
+
+static int tiny_restore(struct raft_fsm *fsm, struct raft_buffer *buf)
+{
+    (void)fsm;
+    (void)buf;
+    return RAFT_NOTFOUND;
+}
+
+static void node_handler(struct rpc_call *call, const struct rpc_frame *req, void *arg)
+{
+    struct node *n = arg;
+    if (n->rio && n->running)
+        rio_rpc_handler(call, req, n->rio);
+    else
+        rpc_reply(call, RPC_NOT_FOUND, "raft is not running here", NULL, 0);
+}
+
+static enum rpc_status node_hook(const struct conn_peer *peer, const struct rpc_frame *req,
+                                 void *arg, char *msg, size_t msglen)
+{
+    struct node *n = arg;
+    if (strcmp(req->method, RIO_METHOD) != 0)
+        return RPC_OK;
+    return rio_check_peer(&n->pol, peer, msg, msglen);
+}
+
+static struct tls_ctx *mkctx(enum tls_side side)
+{
+    char ca[128], c[128], k[128], err[512];
+    snprintf(ca, sizeof ca, "%s/ca.pem", g_dir);
+    snprintf(c, sizeof c, "%s/tikv-server.pem", g_dir);
+    snprintf(k, sizeof k, "%s/tikv-server-key.pem", g_dir);
+    struct tls_opts o = {.role = "tikv", .ca_path = ca, .cert_path = c, .key_path = k,
+                         .cn_check = TLS_CN_SERVICE};
+    struct tls_ctx *ctx = tls_ctx_new(side, &o, err, sizeof err);
+    if (!ctx)
+        print_error("tls_ctx_new: %s\n", err);
+    assert_non_null(ctx);
+    return ctx;
+}
+
+static void listen_node(struct cluster *c, struct node *n)
+{
+    char err[256];
+    struct rpc_method m = {.name = RIO_METHOD, .fn = node_handler, .arg = n};
+    struct rpc_server_opts o = {.methods = &m, .n_methods = 1, .hook = node_hook, .hook_arg = n};
+    n->srv = rpc_server_new(c->base, &o);
+    assert_non_null(n->srv);
+    assert_int_equal(rpc_server_listen(n->srv, "127.0.0.1", 0, c->srv_tls, err, sizeof err), 0);
+    snprintf(n->addr, sizeof n->addr, "127.0.0.1:%d", rpc_server_port(n->srv));
+}
+
+/* Opens the node's rstore and rio and starts its raft (bootstrapping when asked). */
+static void start_node(struct cluster *c, struct node *n, bool bootstrap)
+{
+    char err[256];
+    struct rstore *s = rstore_open(n->dir, NULL, err, sizeof err);
+    if (!s)
+        print_error("rstore_open: %s\n", err);
+    assert_non_null(s);
+    struct rio_opts o = {.base = c->base, .client_tls = c->cli_tls, .region_id = 1,
+                         .seed = n->id * 7919u};
+    n->rio = rio_new(&o, s, err, sizeof err);
+    assert_non_null(n->rio);
+    memset(&n->tiny, 0, sizeof n->tiny);
+    n->fsm = (struct raft_fsm){.version = 1, .data = &n->tiny, .apply = tiny_apply,
+                               .snapshot = tiny_snapshot, .restore = tiny_restore};
+    assert_int_equal(raft_init(&n->raft, rio_raft_io(n->rio), &n->fsm, n->id, n->addr), 0);
+    raft_set_election_timeout(&n->raft, 600);
+    raft_set_heartbeat_timeout(&n->raft, 60);
+    raft_set_pre_vote(&n->raft, true);
+    raft_set_snapshot_threshold(&n->raft, 1u << 30);
+    struct raft_configuration conf;
+    raft_configuration_init(&conf);
+    for (unsigned i = 0; i < N; i++)
+        assert_int_equal(raft_configuration_add(&conf, c->nodes[i].id, c->nodes[i].addr,
+                                                RAFT_VOTER), 0);
+    int rv = raft_bootstrap(&n->raft, &conf);
+    assert_int_equal(rv, bootstrap ? 0 : RAFT_CANTBOOTSTRAP);
+    raft_configuration_close(&conf);
+    assert_int_equal(raft_start(&n->raft), 0);
+    n->running = true;
+    n->closed = false;
+}
+
+static void on_closed(struct raft *r)
+{
+    struct node *n = r->data;
+    n->closed = true;
+}
+
+static bool node_closed(void *arg)
+{
+    return ((struct node *)arg)->closed;
+}
+
+static void stop_node(struct cluster *c, struct node *n)
+{
+    if (!n->running)
+        return;
+    n->running = false;
+    n->raft.data = n;
+    raft_close(&n->raft, on_closed);
+    run_until(c->base, node_closed, n);
+    assert_true(n->closed);
+    rio_free(n->rio);
+    n->rio = NULL;
+}
+
+static void cluster_up(struct cluster *c)
+{
+    memset(c, 0, sizeof *c);
+    c->base = event_base_new();
+    c->srv_tls = mkctx(TLS_SERVER);
+    c->cli_tls = mkctx(TLS_CLIENT);
+    for (unsigned i = 0; i < N; i++) {
+        struct node *n = &c->nodes[i];
+        n->id = i + 1;
+        snprintf(n->dir, sizeof n->dir, "%s/store%u", g_dir, n->id);
+        tu_rm_rf(n->dir);
+        listen_node(c, n);
+    }
+}
+
+static void cluster_down(struct cluster *c)
+{
+    for (unsigned i = 0; i < N; i++)
+        stop_node(c, &c->nodes[i]);
+    for (unsigned i = 0; i < N; i++)
+        rpc_server_free(c->nodes[i].srv);
+    tls_ctx_free(c->cli_tls);
+    tls_ctx_free(c->srv_tls);
+    event_base_free(c->base);
+}
+
+struct leader_wait {
+    struct cluster *c;
+    raft_term above;
+    unsigned skip; /* 0, or the id of a node that cannot lead */
+    struct node *leader;
+};
+
+static bool has_leader(void *arg)
+{
+    struct leader_wait *w = arg;
+    w->leader = NULL;
+    for (unsigned i = 0; i < N; i++) {
+        struct node *n = &w->c->nodes[i];
+        if (n->running && n->id != w->skip && raft_state(&n->raft) == RAFT_LEADER &&
+            n->raft.current_term > w->above)
+            w->leader = n;
+    }
+    return w->leader != NULL;
+}
+
+static struct node *wait_leader(struct cluster *c, raft_term above, unsigned skip)
+{
+    struct leader_wait w = {.c = c, .above = above, .skip = skip};
+    run_until(c->base, has_leader, &w);
+    if (!w.leader)
+        print_error("no leader elected above term %llu\n", (unsigned long long)above);
+    assert_non_null(w.leader);
+    return w.leader;
+}
+
+struct prop {
+    struct raft_apply req;
+    bool done;
+    int status;
+};
+
+static struct prop g_props[MAX_VALUES];
+
+static void on_applied(struct raft_apply *req, int status, void *result)
+{
+    struct prop *p = req->data;
+    (void)result;
+    p->status = status;
+    p->done = true;
+}
+
+struct props_wait {
+    unsigned from, to;
+};
+
+static bool props_done(void *arg)
+{
+    struct props_wait *w = arg;
+    for (unsigned v = w->from; v <= w->to; v++)
+        if (!g_props[v].done)
+            return false;
+    return true;
+}
+
+/* Proposes values from..to on the leader and waits for every one to be applied there. */
+static void propose(struct cluster *c, struct node *leader, unsigned from, unsigned to)
+{
+    for (unsigned v = from; v <= to; v++) {
+        struct raft_buffer buf = {.base = raft_malloc(sizeof(uint64_t)), .len = sizeof(uint64_t)};
+        uint64_t val = v;
+        memcpy(buf.base, &val, sizeof val);
+        g_props[v] = (struct prop){.req = {.data = &g_props[v]}};
+        assert_int_equal(raft_apply(&leader->raft, &g_props[v].req, &buf, 1, on_applied), 0);
+    }
+    struct props_wait w = {from, to};
+    run_until(c->base, props_done, &w);
+    for (unsigned v = from; v <= to; v++) {
+        assert_true(g_props[v].done);
+        assert_int_equal(g_props[v].status, 0);
+    }
+}
+
+struct applied_wait {
+    struct node *nodes[N];
+    unsigned n_nodes;
+    unsigned count;
+};
+
+static bool all_applied(void *arg)
+{
+    struct applied_wait *w = arg;
+    for (unsigned i = 0; i < w->n_nodes; i++)
+        if (w->nodes[i]->tiny.n < w->count)
+            return false;
+    return true;
+}
+
+/* Waits until each node applied count values, then checks they are 1..count in order. */
+static void expect_applied(struct cluster *c, struct applied_wait *w)
+{
+    run_until(c->base, all_applied, w);
+    for (unsigned i = 0; i < w->n_nodes; i++) {
+        struct tiny *t = &w->nodes[i]->tiny;
+        if (t->n != w->count)
+            print_error("store %u applied %u values, not %u\n", w->nodes[i]->id, t->n, w->count);
+        assert_int_equal(t->n, w->count);
+        for (unsigned v = 1; v <= w->count; v++)
+            assert_int_equal(t->values[v - 1], v);
+    }
+}
+
+/* The commands in the store's Raft log on disk, read with rstore: values 1..count in order. */
+static void expect_on_disk(const struct node *n, unsigned count)
+{
+    char err[256];
+    struct rstore *s = rstore_open(n->dir, NULL, err, sizeof err);
+    assert_non_null(s);
+    uint64_t term, vote, start;
+    struct raft_entry *entries;
+    size_t ne;
+    assert_int_equal(rstore_load(s, &term, &vote, &start, &entries, &ne, err, sizeof err), 0);
+    assert_int_equal(start, 1);
+    assert_int_equal(entries[0].type, RAFT_CHANGE); /* the bootstrap configuration */
+    unsigned seen = 0;
+    for (size_t i = 0; i < ne; i++) {
+        uint64_t v;
+        if (entries[i].type != RAFT_COMMAND)
+            continue;
+        memcpy(&v, entries[i].buf.base, sizeof v);
+        assert_int_equal(v, ++seen);
+    }
+    assert_int_equal(seen, count);
+    assert_true(term >= 2);
+    raft_free(entries[0].batch);
+    raft_free(entries);
+    rstore_close(s);
+}
+
+static bool links_up(void *arg)
+{
+    struct rio_link_info links[N];
+    size_t nl = rio_links(arg, links, N);
+    for (size_t i = 0; i < nl; i++)
+        if (links[i].link != RIO_LINK_UP)
+            return false;
+    return nl > 0;
+}
+
+static void test_three_stores_replicate_fail_over_and_catch_up(void **state)
+{
+    (void)state;
+    struct cluster c;
+    cluster_up(&c);
+    for (unsigned i = 0; i < N; i++)
+        start_node(&c, &c.nodes[i], true);
+
+    struct node *leader = wait_leader(&c, 0, 0);
+    propose(&c, leader, 1, 50);
+    struct applied_wait all = {{&c.nodes[0], &c.nodes[1], &c.nodes[2]}, N, 50};
+    expect_applied(&c, &all);
+
+    raft_term old_term = leader->raft.current_term;
+    struct node *gone = leader;
+    stop_node(&c, gone);
+    leader = wait_leader(&c, old_term, gone->id);
+    assert_true(leader->raft.current_term > old_term);
+    propose(&c, leader, 51, 70);
+    struct applied_wait survivors = {{NULL}, 0, 70};
+    for (unsigned i = 0; i < N; i++)
+        if (&c.nodes[i] != gone)
+            survivors.nodes[survivors.n_nodes++] = &c.nodes[i];
+    expect_applied(&c, &survivors);
+    assert_int_equal(gone->tiny.n, 50);
+    expect_on_disk(gone, 50);
+
+    /* the closed store restarts from its directory (its raft re-applies from 1) */
+    start_node(&c, gone, false);
+    struct applied_wait back = {{gone}, 1, 70};
+    expect_applied(&c, &back);
+
+    /* the leader's links to both followers are up again (the answer to the last message
+     * may still be on its way when the entries are applied) */
+    run_until(c.base, links_up, leader->rio);
+    struct rio_link_info links[N];
+    size_t nl = rio_links(leader->rio, links, N);
+    assert_int_equal(nl, 2);
+    for (size_t i = 0; i < nl; i++)
+        assert_string_equal(rio_link_name(links[i].link), "up");
+    cluster_down(&c);
+}
+
+static void test_verbatim_allow_list_refuses_peers(void **state)
+{
+    (void)state;
+    char logpath[128];
+    snprintf(logpath, sizeof logpath, "%s/refusal.log", g_dir);
+    assert_int_equal(log_open("test", logpath, LOG_INFO), 0);
+    struct cluster c;
+    cluster_up(&c);
+    struct node *strict = &c.nodes[2];
+    strict->pol.allowed_cn = g_seed_list; /* the guide's list: no TiKV-Server */
+    strict->pol.n_allowed_cn = 4;
+    for (unsigned i = 0; i < N; i++)
+        start_node(&c, &c.nodes[i], true);
+
+    struct node *leader = wait_leader(&c, 0, strict->id);
+    propose(&c, leader, 1, 10);
+    struct applied_wait good = {{&c.nodes[0], &c.nodes[1]}, 2, 10};
+    expect_applied(&c, &good);
+    assert_int_equal(strict->tiny.n, 0);
+    assert_int_not_equal(raft_state(&strict->raft), RAFT_LEADER);
+
+    struct rio_link_info links[N];
+    size_t nl = rio_links(leader->rio, links, N);
+    bool saw_refused = false, saw_up = false;
+    for (size_t i = 0; i < nl; i++) {
+        if (links[i].id == strict->id) {
+            saw_refused = links[i].link == RIO_LINK_REFUSED;
+            assert_contains(links[i].reason, "Common name check fail");
+        } else {
+            saw_up = links[i].link == RIO_LINK_UP;
+        }
+    }
+    assert_true(saw_refused);
+    assert_true(saw_up);
+    cluster_down(&c);
+    log_open("test", NULL, LOG_ERROR);
+
+    char *log = tu_read_file(logpath);
+    assert_non_null(log);
+    assert_contains(log, "refused raft peer 127.0.0.1:");
+    assert_contains(log, "CN \"TiKV-Server\" not in cert-allowed-cn");
+    char want[256];
+    snprintf(want, sizeof want,
+             "raft link to store 3 (%s) refused: Common name check fail, reason: "
+             "x509_common_name from peer is TiKV-Server, cert_allowed_cn: {\"TiDB-Server\", "
+             "\"PD-Server\", \"TiKV-Control\", \"RawKvClient1\"}",
+             strict->addr);
+    assert_contains(log, want);
+    free(log);
+}
+
+static int group_setup(void **state)
+{
+    (void)state;
+    char err[256];
+    signal(SIGPIPE, SIG_IGN);
+    log_open("test", NULL, getenv("RIO_TEST_LOG") ? LOG_DEBUG : LOG_ERROR);
+    snprintf(g_dir, sizeof g_dir, "/tmp/tisim-test-rio-XXXXXX");
+    if (!mkdtemp(g_dir))
+        return -1;
+    struct certgen_pki_opts o = {0};
+    if (certgen_pki(g_dir, &o, err, sizeof err) != 0) {
+        fprintf(stderr, "pki: %s\n", err);
+        return -1;
+    }
+    return 0;
+}
+
+static int group_teardown(void **state)
+{
+    (void)state;
+    if (g_dir[0])
+        tu_rm_rf(g_dir);
+    return 0;
+}
+
+int main(void)
+{
+    const struct CMUnitTest tests[] = {
+        cmocka_unit_test(test_codec_round_trip),
+        cmocka_unit_test(test_codec_empty_append_entries),
+        cmocka_unit_test(test_codec_truncated_at_every_byte),
+        cmocka_unit_test(test_codec_bad_type_and_flags),
+        cmocka_unit_test_teardown(test_codec_huge_counts_refused_without_allocation, default_heap),
+        cmocka_unit_test(test_codec_append_entries_cut_to_fit),
+        cmocka_unit_test(test_peer_check),
+        cmocka_unit_test(test_three_stores_replicate_fail_over_and_catch_up),
+        cmocka_unit_test(test_verbatim_allow_list_refuses_peers),
+    };
+    return cmocka_run_group_tests(tests, group_setup, group_teardown);
+}
