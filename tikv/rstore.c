@@ -40,6 +40,8 @@ struct collect {
 enum rec { REC_OK, REC_TORN, REC_BAD };
 
 static void set_err(char *err, size_t errlen, const char *fmt, ...)
+    __attribute__((format(printf, 3, 4)));
+static void set_err(char *err, size_t errlen, const char *fmt, ...)
 {
     va_list ap;
     va_start(ap, fmt);
