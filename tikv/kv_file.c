@@ -33,7 +33,7 @@ int kv_file_fsync_dir(const char *dir, char *err, size_t errlen)
     return 0;
 }
 
-static int write_all(int fd, const void *data, size_t len)
+int kv_file_write_all(int fd, const void *data, size_t len)
 {
     const char *p = data;
     while (len > 0) {
@@ -57,7 +57,7 @@ int kv_file_write_atomic(const char *dir, const char *name, const void *data, si
         kv_file_join(tmp, sizeof tmp, dir, tmpname, err, errlen) != 0)
         return -1;
     int fd = open(tmp, O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC, 0600);
-    if (fd < 0 || write_all(fd, data, len) != 0 || fsync(fd) != 0) {
+    if (fd < 0 || kv_file_write_all(fd, data, len) != 0 || fsync(fd) != 0) {
         snprintf(err, errlen, "cannot write %s: %s", tmp, strerror(errno));
         if (fd >= 0) {
             close(fd);

@@ -423,26 +423,12 @@ int tikv_import_read(const char *path, const struct cipher_keys *keys,
     return rc;
 }
 
-static int write_all(int fd, const uint8_t *p, size_t len)
-{
-    while (len > 0) {
-        ssize_t n = write(fd, p, len);
-        if (n < 0 && errno == EINTR)
-            continue;
-        if (n <= 0)
-            return -1;
-        p += n;
-        len -= (size_t)n;
-    }
-    return 0;
-}
-
 int tikv_import_read_bytes(const void *data, size_t len, const struct cipher_keys *keys,
                            struct tikv_import_batch *b, char *err, size_t errlen)
 {
     memset(b, 0, sizeof *b);
     int fd = memfd_create("tikv-bulk-import", MFD_CLOEXEC);
-    if (fd < 0 || write_all(fd, data, len) != 0) {
+    if (fd < 0 || kv_file_write_all(fd, data, len) != 0) {
         snprintf(err, errlen, "cannot stage the bulk file in memory: %s", strerror(errno));
         if (fd >= 0)
             close(fd);
