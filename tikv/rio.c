@@ -14,13 +14,16 @@
 #include "rio.h"
 
 #include <errno.h>
+#include <fcntl.h>
 #include <inttypes.h>
+#include <pthread.h>
 #include <stdbool.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 #include <sys/random.h>
 #include <time.h>
+#include <unistd.h>
 
 #include "log.h"
 #include "tls.h"
@@ -469,7 +472,7 @@ enum rpc_status rio_check_peer(struct rio_policy *p, const struct conn_peer *pee
 
 /* ---- the raft_io: state ---- */
 
-enum done_kind { DONE_APPEND, DONE_SEND, DONE_CLOSE };
+enum done_kind { DONE_SEND, DONE_CLOSE };
 
 struct done {
     struct done *next;
@@ -477,6 +480,35 @@ struct done {
     void *req;
     void *cb;
     int status;
+};
+
+/* One disk job: planned (sealed) on the loop, written by the worker, completed on the loop. */
+enum job_kind { JOB_APPEND, JOB_TRUNCATE };
+
+struct job {
+    struct job *next;
+    enum job_kind kind;
+    struct raft_io_append *req; /* append */
+    raft_io_append_cb cb;
+    struct rstore_write w; /* append: the records; truncate: w.off is where to cut */
+    uint64_t first;
+    unsigned n;
+    int status; /* set by the worker; nonzero before it when planning failed */
+};
+
+struct jobq {
+    struct job *head, *tail;
+};
+
+/* The worker: one thread per rio. Everything in it is under mu, except the thread's own. */
+struct worker {
+    pthread_mutex_t mu;
+    pthread_cond_t cv;
+    pthread_t thread;
+    bool started, stopping, failed;
+    struct jobq todo, done;
+    struct rio_stats stats;
+    int pipe_rd, pipe_wr;
 };
 
 struct peer {
@@ -502,6 +534,13 @@ struct rio {
     raft_io_tick_cb tick;
     raft_io_recv_cb recv;
     struct done *head, *tail;
+    struct event *flush_ev;  /* moves staged jobs to the worker, once per loop turn */
+    struct event *notify_ev; /* the worker's completion pipe */
+    struct jobq staged;      /* jobs of this loop turn, not yet handed to the worker */
+    size_t in_flight;        /* jobs planned and not yet completed on the loop */
+    raft_io_close_cb close_cb;
+    bool close_pending;
+    struct worker wk;
     struct peer *peers;
     size_t n_peers;
     bool started, closing, freeing;
@@ -556,15 +595,212 @@ static void on_done(evutil_socket_t fd, short what, void *arg)
         void *req = d->req, *cb = d->cb;
         int status = d->status;
         free(d);
-        if (kind == DONE_APPEND) {
-            ((raft_io_append_cb)cb)(req, status);
-        } else if (kind == DONE_SEND) {
+        if (kind == DONE_SEND) {
             ((raft_io_send_cb)cb)(req, status);
         } else {
             ((raft_io_close_cb)cb)(&r->io); /* may free r: nothing after it */
             return;
         }
     }
+}
+
+/* ---- the disk worker ---- */
+
+static void jobq_push(struct jobq *q, struct job *j)
+{
+    j->next = NULL;
+    if (q->tail)
+        q->tail->next = j;
+    else
+        q->head = j;
+    q->tail = j;
+}
+
+static void jobq_free(struct jobq *q)
+{
+    while (q->head) {
+        struct job *j = q->head;
+        q->head = j->next;
+        free(j->w.buf);
+        free(j);
+    }
+    q->tail = NULL;
+}
+
+/* Takes a truncate alone, or every append queued before the next truncate. Under mu. */
+static struct job *take_batch(struct worker *wk)
+{
+    struct job *first = wk->todo.head, *last = first;
+    if (first->kind == JOB_APPEND)
+        while (last->next && last->next->kind == JOB_APPEND)
+            last = last->next;
+    wk->todo.head = last->next;
+    if (!wk->todo.head)
+        wk->todo.tail = NULL;
+    last->next = NULL;
+    return first;
+}
+
+/* Writes a batch (no lock held): appends share one fdatasync; a truncate cuts and fsyncs.
+ * Returns the number of syncs done; sets each job's status. */
+static unsigned run_batch(struct rstore *store, struct job *batch, bool failed)
+{
+    char err[256] = "an earlier raft log write failed";
+    int rv = failed ? -1 : 0;
+    bool wrote = false;
+    for (struct job *j = batch; j && rv == 0; j = j->next) {
+        errno = 0;
+        if (j->kind == JOB_TRUNCATE)
+            rv = rstore_cut(store, j->w.off, err, sizeof err);
+        else if (j->status == 0)
+            rv = rstore_write_at(store, &j->w, err, sizeof err), wrote = true;
+    }
+    if (rv == 0 && wrote)
+        rv = rstore_sync(store, err, sizeof err);
+    for (struct job *j = batch; j; j = j->next)
+        if (j->status == 0)
+            j->status = rv == 0 ? 0 : RAFT_IOERR;
+    if (rv != 0 && !failed)
+        log_error("raft log write: %s", err);
+    return rv == 0 && (batch->kind == JOB_TRUNCATE || wrote) ? 1 : 0;
+}
+
+static void *worker_main(void *arg)
+{
+    struct rio *r = arg;
+    struct worker *wk = &r->wk;
+    pthread_mutex_lock(&wk->mu);
+    for (;;) {
+        while (!wk->todo.head && !wk->stopping)
+            pthread_cond_wait(&wk->cv, &wk->mu);
+        if (!wk->todo.head)
+            break;
+        struct job *batch = take_batch(wk);
+        bool failed = wk->failed;
+        pthread_mutex_unlock(&wk->mu);
+        unsigned syncs = run_batch(r->store, batch, failed);
+        pthread_mutex_lock(&wk->mu);
+        wk->stats.syncs += syncs;
+        for (struct job *j = batch, *next; j; j = next) {
+            next = j->next;
+            if (j->status != 0)
+                wk->failed = true;
+            else if (j->kind == JOB_APPEND)
+                wk->stats.appends++;
+            else
+                wk->stats.truncates++;
+            jobq_push(&wk->done, j);
+        }
+        char one = 1;
+        if (write(wk->pipe_wr, &one, 1) < 0 && errno != EAGAIN)
+            log_warn("raft log worker: cannot wake the event loop");
+    }
+    pthread_mutex_unlock(&wk->mu);
+    return NULL;
+}
+
+/* Stops the worker once its queue is written (it drains before it exits). */
+static void worker_stop(struct worker *wk)
+{
+    if (!wk->started)
+        return;
+    pthread_mutex_lock(&wk->mu);
+    wk->stopping = true;
+    pthread_cond_signal(&wk->cv);
+    pthread_mutex_unlock(&wk->mu);
+    pthread_join(wk->thread, NULL);
+    wk->started = false;
+}
+
+/* Hands this loop turn's jobs to the worker, in order. */
+static void on_flush(evutil_socket_t fd, short what, void *arg)
+{
+    struct rio *r = arg;
+    (void)fd;
+    (void)what;
+    if (!r->staged.head)
+        return;
+    pthread_mutex_lock(&r->wk.mu);
+    if (r->wk.todo.tail)
+        r->wk.todo.tail->next = r->staged.head;
+    else
+        r->wk.todo.head = r->staged.head;
+    r->wk.todo.tail = r->staged.tail;
+    pthread_cond_signal(&r->wk.cv);
+    pthread_mutex_unlock(&r->wk.mu);
+    r->staged.head = r->staged.tail = NULL;
+}
+
+static void stage(struct rio *r, struct job *j)
+{
+    jobq_push(&r->staged, j);
+    r->in_flight++;
+    event_active(r->flush_ev, EV_TIMEOUT, 1);
+}
+
+/* Once closing and every job completed: join the worker, then the close callback (deferred). */
+static void maybe_finish_close(struct rio *r)
+{
+    if (!r->close_pending || r->in_flight > 0)
+        return;
+    r->close_pending = false;
+    worker_stop(&r->wk);
+    if (r->close_cb && defer(r, DONE_CLOSE, NULL, (void *)r->close_cb, 0) != 0)
+        log_error("raft close: out of memory for its callback");
+}
+
+/* Completions from the worker: append callbacks in submission order. */
+static void on_notify(evutil_socket_t fd, short what, void *arg)
+{
+    struct rio *r = arg;
+    (void)what;
+    char buf[256];
+    while (read(fd, buf, sizeof buf) > 0)
+        ;
+    pthread_mutex_lock(&r->wk.mu);
+    struct job *j = r->wk.done.head;
+    r->wk.done.head = r->wk.done.tail = NULL;
+    pthread_mutex_unlock(&r->wk.mu);
+    while (j) {
+        struct job *next = j->next;
+        r->in_flight--;
+        if (j->kind == JOB_APPEND)
+            j->cb(j->req, j->status);
+        free(j->w.buf);
+        free(j);
+        j = next;
+    }
+    maybe_finish_close(r);
+}
+
+static int worker_start(struct rio *r, char *err, size_t errlen)
+{
+    struct worker *wk = &r->wk;
+    int fds[2];
+    if (pipe(fds) != 0) {
+        snprintf(err, errlen, "raft io: pipe: %s", strerror(errno));
+        return -1;
+    }
+    wk->pipe_rd = fds[0];
+    wk->pipe_wr = fds[1];
+    for (int i = 0; i < 2; i++)
+        if (fcntl(fds[i], F_SETFL, O_NONBLOCK) != 0 || fcntl(fds[i], F_SETFD, FD_CLOEXEC) != 0) {
+            snprintf(err, errlen, "raft io: pipe flags: %s", strerror(errno));
+            return -1;
+        }
+    r->notify_ev = event_new(r->base, wk->pipe_rd, EV_READ | EV_PERSIST, on_notify, r);
+    r->flush_ev = event_new(r->base, -1, 0, on_flush, r);
+    if (!r->notify_ev || !r->flush_ev || event_add(r->notify_ev, NULL) != 0) {
+        snprintf(err, errlen, "raft io: cannot watch the worker's pipe");
+        return -1;
+    }
+    int rc = pthread_create(&wk->thread, NULL, worker_main, r);
+    if (rc != 0) {
+        snprintf(err, errlen, "raft io: cannot start the log worker: %s", strerror(rc));
+        return -1;
+    }
+    wk->started = true;
+    return 0;
 }
 
 /* ---- init, load, bootstrap, meta ---- */
@@ -631,6 +867,11 @@ static int io_recover(struct raft_io *io, const struct raft_configuration *conf)
     return RAFT_NOTFOUND;
 }
 
+/* Synchronous on the loop, on purpose: libraft 0.15 sends the RequestVote or the vote reply
+ * right after set_term/set_vote return, so they must be durable by then. They happen once per
+ * election (the meta file is one small record), and the worker never touches the meta file,
+ * so this waits only on its own fsync, never behind queued log writes. The version that never
+ * blocks (queue it, hold later sends until the worker confirms) is not built yet. */
 static int set_meta(struct raft_io *io, uint64_t term, uint64_t vote)
 {
     struct rio *r = rio_of(io);
@@ -656,31 +897,41 @@ static int io_set_vote(struct raft_io *io, raft_id id)
 
 /* ---- log ---- */
 
+/* Seals the entries now (raft keeps them alive only until cb) and queues the write; the worker
+ * writes and fdatasyncs them, with every append queued meanwhile (group commit). */
 static int io_append(struct raft_io *io, struct raft_io_append *req,
                      const struct raft_entry entries[], unsigned n, raft_io_append_cb cb)
 {
     struct rio *r = rio_of(io);
     char err[256];
-    int status = 0;
-    uint64_t first = rstore_last_index(r->store) + 1;
-    if (rstore_append(r->store, first, entries, n, err, sizeof err) != 0 ||
-        rstore_sync(r->store, err, sizeof err) != 0) {
-        log_error("raft log append of %u entries at %" PRIu64 ": %s", n, first, err);
-        status = RAFT_IOERR;
-    }
-    if (defer(r, DONE_APPEND, req, (void *)cb, status) != 0)
+    struct job *j = calloc(1, sizeof *j);
+    if (!j)
         return RAFT_NOMEM;
+    *j = (struct job){.kind = JOB_APPEND, .req = req, .cb = cb, .n = n,
+                      .first = rstore_last_index(r->store) + 1};
+    if (rstore_plan_append(r->store, j->first, entries, n, &j->w, err, sizeof err) != 0) {
+        log_error("raft log append of %u entries at %" PRIu64 ": %s", n, j->first, err);
+        j->status = RAFT_IOERR; /* reported in order, after the appends before it */
+    }
+    stage(r, j);
     return 0;
 }
 
+/* Plans the cut now (later appends go after it) and queues it behind every earlier append. */
 static int io_truncate(struct raft_io *io, raft_index index)
 {
     struct rio *r = rio_of(io);
-    char err[256];
-    if (rstore_truncate(r->store, index, err, sizeof err) != 0) {
-        errmsg(io, "truncate", err);
-        return RAFT_IOERR;
+    struct job *j = calloc(1, sizeof *j);
+    if (!j) {
+        errmsg(io, "truncate", "out of memory");
+        return RAFT_NOMEM;
     }
+    j->kind = JOB_TRUNCATE;
+    if (rstore_plan_truncate(r->store, index, &j->w.off) == 0) {
+        free(j); /* nothing at or after index */
+        return 0;
+    }
+    stage(r, j);
     return 0;
 }
 
@@ -921,6 +1172,8 @@ static void free_clients(struct rio *r)
     }
 }
 
+/* Stops the timer and the clients; the queued disk jobs finish (their callbacks fire), the
+ * worker is joined, then cb runs from the loop. */
 static void io_close(struct raft_io *io, raft_io_close_cb cb)
 {
     struct rio *r = rio_of(io);
@@ -928,32 +1181,13 @@ static void io_close(struct raft_io *io, raft_io_close_cb cb)
     if (r->tick_ev)
         event_del(r->tick_ev);
     free_clients(r);
-    if (cb && defer(r, DONE_CLOSE, NULL, (void *)cb, 0) != 0)
-        log_error("raft close: out of memory for its callback");
+    r->close_cb = cb;
+    r->close_pending = true;
+    maybe_finish_close(r);
 }
 
-struct rio *rio_new(const struct rio_opts *opts, struct rstore *store, char *err,
-                    size_t errlen)
+static void set_io(struct raft_io *io, struct rio *r)
 {
-    struct rio *r = calloc(1, sizeof *r);
-    if (r)
-        r->done_ev = event_new(opts->base, -1, 0, on_done, r);
-    if (!r || !r->done_ev) {
-        snprintf(err, errlen, "raft io: out of memory");
-        free(r);
-        rstore_close(store);
-        return NULL;
-    }
-    r->base = opts->base;
-    r->store = store;
-    r->tls = opts->client_tls;
-    r->region_id = opts->region_id;
-    r->rng = opts->seed;
-    if (r->rng == 0 && getrandom(&r->rng, sizeof r->rng, 0) != (ssize_t)sizeof r->rng)
-        r->rng = (uint64_t)time(NULL) ^ (uint64_t)(uintptr_t)r;
-    if (r->rng == 0)
-        r->rng = 0x9E3779B97F4A7C15ULL;
-    struct raft_io *io = &r->io;
     io->version = 1;
     io->impl = r;
     io->init = io_init;
@@ -971,6 +1205,40 @@ struct rio *rio_new(const struct rio_opts *opts, struct rstore *store, char *err
     io->snapshot_get = io_snapshot_get;
     io->time = io_time;
     io->random = io_random;
+}
+
+struct rio *rio_new(const struct rio_opts *opts, struct rstore *store, char *err,
+                    size_t errlen)
+{
+    struct rio *r = calloc(1, sizeof *r);
+    if (!r) {
+        snprintf(err, errlen, "raft io: out of memory");
+        rstore_close(store);
+        return NULL;
+    }
+    r->base = opts->base;
+    r->store = store;
+    r->wk.pipe_rd = r->wk.pipe_wr = -1;
+    pthread_mutex_init(&r->wk.mu, NULL);
+    pthread_cond_init(&r->wk.cv, NULL);
+    r->done_ev = event_new(opts->base, -1, 0, on_done, r);
+    if (!r->done_ev) {
+        snprintf(err, errlen, "raft io: out of memory");
+        rio_free(r);
+        return NULL;
+    }
+    if (worker_start(r, err, errlen) != 0) {
+        rio_free(r);
+        return NULL;
+    }
+    r->tls = opts->client_tls;
+    r->region_id = opts->region_id;
+    r->rng = opts->seed;
+    if (r->rng == 0 && getrandom(&r->rng, sizeof r->rng, 0) != (ssize_t)sizeof r->rng)
+        r->rng = (uint64_t)time(NULL) ^ (uint64_t)(uintptr_t)r;
+    if (r->rng == 0)
+        r->rng = 0x9E3779B97F4A7C15ULL;
+    set_io(&r->io, r);
     return r;
 }
 
@@ -991,12 +1259,34 @@ void rio_free(struct rio *r)
         r->head = d->next;
         free(d);
     }
+    worker_stop(&r->wk); /* writes what it was given; staged jobs are dropped */
+    jobq_free(&r->staged);
+    jobq_free(&r->wk.todo);
+    jobq_free(&r->wk.done);
     if (r->tick_ev)
         event_free(r->tick_ev);
-    event_free(r->done_ev);
+    if (r->done_ev)
+        event_free(r->done_ev);
+    if (r->flush_ev)
+        event_free(r->flush_ev);
+    if (r->notify_ev)
+        event_free(r->notify_ev);
+    if (r->wk.pipe_rd >= 0)
+        close(r->wk.pipe_rd);
+    if (r->wk.pipe_wr >= 0)
+        close(r->wk.pipe_wr);
+    pthread_cond_destroy(&r->wk.cv);
+    pthread_mutex_destroy(&r->wk.mu);
     free(r->peers);
     rstore_close(r->store);
     free(r);
+}
+
+void rio_get_stats(struct rio *r, struct rio_stats *out)
+{
+    pthread_mutex_lock(&r->wk.mu);
+    *out = r->wk.stats;
+    pthread_mutex_unlock(&r->wk.mu);
 }
 
 size_t rio_links(const struct rio *r, struct rio_link_info *out, size_t max)

@@ -6,9 +6,17 @@
  * - rio_new takes an open rstore (rio owns it from then on, also on failure) and gives the
  *   struct raft_io to pass to raft_init. rio_free after raft_close's callback (or when raft
  *   was never started); it frees the rstore.
- * - Disk: load/bootstrap/set_term/set_vote/append/truncate are done on the loop thread with
- *   rstore, durable (fsynced) before they report; append callbacks never run inside the call:
- *   they are deferred through the loop, in submission order. Snapshots are not supported yet:
+ * - Disk: one worker thread per rio (pthreads) writes the log. append seals the entries on the
+ *   loop and queues them; truncate plans the cut and queues it in the same FIFO (after every
+ *   append submitted before it, before any later one). Jobs of one loop turn reach the worker
+ *   together; it writes every append queued before the next truncate and fdatasyncs once
+ *   (group commit). Completions come back through a pipe watched by a libevent event (no
+ *   evthread): append callbacks run on the loop, in submission order, after their fsync,
+ *   never inside the call. After a failed write every later job fails (RAFT_IOERR).
+ *   load and bootstrap run on the loop (before raft serves anything). set_term/set_vote stay
+ *   synchronous on the loop, durable on return (libraft 0.15 sends right after them; once per
+ *   election; they never wait behind queued log writes). close drains the queue (callbacks
+ *   fire), joins the worker, then runs its callback from the loop. Snapshots are not supported yet:
  *   snapshot_put and snapshot_get return RAFT_NOTFOUND (set raft's snapshot threshold above
  *   any log the store will hold), load never returns a snapshot, recover is RAFT_NOTFOUND.
  * - Clock: tick every heartbeat interval from an EV_PERSIST timer; time is CLOCK_MONOTONIC in
@@ -35,7 +43,8 @@
  *   checks every count against the bytes present before allocating, refuses unknown types,
  *   bad flags, trailing bytes; on success the message owns raft_malloc'd parts, which
  *   rio_msg_discard frees when the message is not handed to raft.
- * - One event loop, one thread.
+ * - One event loop thread calls rio; the worker is internal. rio_get_stats: counters the
+ *   worker keeps (appends written, truncates, syncs), safe to read from the loop.
  */
 #ifndef TISIM_RIO_H
 #define TISIM_RIO_H
@@ -110,6 +119,13 @@ struct rio *rio_new(const struct rio_opts *opts, struct rstore *store, char *err
                     size_t errlen);
 struct raft_io *rio_raft_io(struct rio *io);
 void rio_free(struct rio *io);
+
+struct rio_stats {
+    uint64_t appends;   /* append requests written and synced */
+    uint64_t truncates; /* truncations done */
+    uint64_t syncs;     /* fdatasync/fsync calls on the log by the worker */
+};
+void rio_get_stats(struct rio *io, struct rio_stats *out);
 
 /* The "raft_message" method handler; arg is the struct rio. */
 void rio_rpc_handler(struct rpc_call *call, const struct rpc_frame *req, void *arg);

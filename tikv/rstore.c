@@ -440,8 +440,8 @@ int rstore_set_meta(struct rstore *s, uint64_t term, uint64_t vote, char *err, s
     return 0;
 }
 
-int rstore_append(struct rstore *s, uint64_t first, const struct raft_entry *entries, unsigned n,
-                  char *err, size_t errlen)
+int rstore_plan_append(struct rstore *s, uint64_t first, const struct raft_entry *entries,
+                       unsigned n, struct rstore_write *w, char *err, size_t errlen)
 {
     if (s->n > 0 && first != s->start + s->n) {
         set_err(err, errlen, "%s: append at %llu, expected %llu", s->log_path,
@@ -469,19 +469,44 @@ int rstore_append(struct rstore *s, uint64_t first, const struct raft_entry *ent
             rv = -1;
         used += len;
     }
-    if (rv == 0 && pwrite(s->logfd, out, used, (off_t)s->end) != (ssize_t)used)
-        rv = -1;
-    free(out);
     if (rv != 0) {
+        free(out);
         s->n = n0;
-        set_err(err, errlen, "%s: cannot append at offset %llu: %s", s->log_path,
-                (unsigned long long)s->end, errno ? strerror(errno) : "sealing failed");
+        set_err(err, errlen, "%s: cannot seal %u entries at offset %llu: %s", s->log_path, n,
+                (unsigned long long)s->end, out ? "sealing failed" : "out of memory");
         return -1;
     }
     if (n0 == 0 && n > 0)
         s->start = first;
+    *w = (struct rstore_write){.buf = out, .len = used, .off = s->end};
     s->end += used;
     return 0;
+}
+
+int rstore_write_at(struct rstore *s, const struct rstore_write *w, char *err, size_t errlen)
+{
+    if (pwrite(s->logfd, w->buf, w->len, (off_t)w->off) != (ssize_t)w->len) {
+        set_err(err, errlen, "%s: cannot append at offset %llu: %s", s->log_path,
+                (unsigned long long)w->off, errno ? strerror(errno) : "short write");
+        return -1;
+    }
+    return 0;
+}
+
+int rstore_append(struct rstore *s, uint64_t first, const struct raft_entry *entries, unsigned n,
+                  char *err, size_t errlen)
+{
+    size_t n0 = s->n;
+    uint64_t start0 = s->start, end0 = s->end;
+    struct rstore_write w;
+    if (rstore_plan_append(s, first, entries, n, &w, err, errlen) != 0)
+        return -1;
+    errno = 0;
+    int rv = rstore_write_at(s, &w, err, errlen);
+    free(w.buf);
+    if (rv != 0)
+        s->n = n0, s->start = start0, s->end = end0;
+    return rv;
 }
 
 int rstore_sync(struct rstore *s, char *err, size_t errlen)
@@ -493,18 +518,36 @@ int rstore_sync(struct rstore *s, char *err, size_t errlen)
     return 0;
 }
 
-int rstore_truncate(struct rstore *s, uint64_t index, char *err, size_t errlen)
+int rstore_plan_truncate(struct rstore *s, uint64_t index, uint64_t *off)
 {
     if (s->n == 0 || index > rstore_last_index(s))
         return 0;
     size_t keep = index > s->start ? (size_t)(index - s->start) : 0;
-    uint64_t off = s->offs[keep];
+    *off = s->offs[keep];
+    s->n = keep;
+    s->end = *off;
+    return 1;
+}
+
+int rstore_cut(struct rstore *s, uint64_t off, char *err, size_t errlen)
+{
     if (ftruncate(s->logfd, (off_t)off) != 0 || fsync(s->logfd) != 0) {
         set_err(err, errlen, "%s: cannot truncate at offset %llu: %s", s->log_path,
                 (unsigned long long)off, strerror(errno));
         return -1;
     }
-    s->n = keep;
-    s->end = off;
+    return 0;
+}
+
+int rstore_truncate(struct rstore *s, uint64_t index, char *err, size_t errlen)
+{
+    size_t n0 = s->n;
+    uint64_t end0 = s->end, off;
+    if (rstore_plan_truncate(s, index, &off) == 0)
+        return 0;
+    if (rstore_cut(s, off, err, errlen) != 0) {
+        s->n = n0, s->end = end0;
+        return -1;
+    }
     return 0;
 }

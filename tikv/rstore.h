@@ -1,7 +1,7 @@
 /* rstore.h — the Raft log store of a TiKV store: term, vote and log entries in files under one
  * directory, every record sealed (encrypted and authenticated) through a pluggable sealer.
- * Plain blocking file code: rio (the raft_io) calls it from its worker thread; tests call it
- * directly.
+ * Plain blocking file code; tests call it directly. rio (the raft_io) plans writes on its
+ * loop thread and applies them on its worker thread (the split below).
  *
  * Files: <dir>/meta holds one record {term, vote}, replaced atomically (meta.tmp, fsync,
  * rename, fsync of the directory). <dir>/log holds records {index, term, type, payload}, one
@@ -26,7 +26,15 @@
  * - rstore_append writes entries first.. (first must be last index + 1, or any index when the
  *   log is empty); they are durable only after rstore_sync. rstore_truncate(i) removes
  *   entries >= i and is durable on return. rstore_set_meta is durable on return.
- * - Errors: -1 and one line in err. Not thread-safe: one caller at a time.
+ * - Split for a writer thread: rstore_plan_append seals the records (at the offsets they will
+ *   have) into a malloc'd w->buf and updates the in-memory index; rstore_plan_truncate updates
+ *   the index and gives the offset to cut at (1), or 0 when there is nothing to cut. Those run
+ *   on one thread (rio's loop), with rstore_set_meta, rstore_last_index and rstore_load.
+ *   rstore_write_at (pwrite of a planned write), rstore_cut (ftruncate + fsync) and
+ *   rstore_sync touch only the log file, so another thread (rio's worker) may run them, in
+ *   the order they were planned. rstore_append = plan + write_at, rstore_truncate = plan +
+ *   cut. A failed write_at or cut leaves the file behind the index: stop using the store.
+ * - Errors: -1 and one line in err. Otherwise not thread-safe: one caller at a time.
  */
 #ifndef TISIM_RSTORE_H
 #define TISIM_RSTORE_H
@@ -67,5 +75,18 @@ int rstore_append(struct rstore *s, uint64_t first, const struct raft_entry *ent
                   char *err, size_t errlen);
 int rstore_sync(struct rstore *s, char *err, size_t errlen);
 int rstore_truncate(struct rstore *s, uint64_t index, char *err, size_t errlen);
+
+/* A planned write: buf (malloc'd, the caller frees it) goes at offset off of the log. */
+struct rstore_write {
+    uint8_t *buf;
+    size_t len;
+    uint64_t off;
+};
+
+int rstore_plan_append(struct rstore *s, uint64_t first, const struct raft_entry *entries,
+                       unsigned n, struct rstore_write *w, char *err, size_t errlen);
+int rstore_write_at(struct rstore *s, const struct rstore_write *w, char *err, size_t errlen);
+int rstore_plan_truncate(struct rstore *s, uint64_t index, uint64_t *off);
+int rstore_cut(struct rstore *s, uint64_t off, char *err, size_t errlen);
 
 #endif

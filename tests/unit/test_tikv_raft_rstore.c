@@ -184,6 +184,44 @@ static void test_truncate_then_append(void **state)
     rstore_close(s);
 }
 
+/* The split rio uses: everything planned first (as the loop does), then applied in plan order
+ * (as the worker does), gives the log that append and truncate give. */
+static void test_plan_then_apply(void **state)
+{
+    struct fixture *f = *state;
+    char err[256] = "";
+    struct rstore *s = open_ok(f, NULL);
+    char text[5][16];
+    struct raft_entry e[5];
+    for (unsigned i = 0; i < 5; i++) {
+        snprintf(text[i], sizeof text[i], "entry-%u-%s", i < 4 ? i + 1 : 3, i < 4 ? "a" : "b");
+        e[i] = (struct raft_entry){.term = 1 + (i < 4 ? i + 1 : 3) / 4, .type = RAFT_COMMAND,
+                                   .buf = {text[i], strlen(text[i])}};
+    }
+    struct rstore_write w[5];
+    for (unsigned i = 0; i < 4; i++)
+        assert_int_equal(rstore_plan_append(s, 1 + i, &e[i], 1, &w[i], err, sizeof err), 0);
+    uint64_t cut = 0;
+    assert_int_equal(rstore_plan_truncate(s, 3, &cut), 1);
+    assert_int_equal(cut, w[2].off);
+    assert_int_equal(rstore_last_index(s), 2);
+    assert_int_equal(rstore_plan_append(s, 3, &e[4], 1, &w[4], err, sizeof err), 0);
+    assert_int_equal(w[4].off, cut); /* the new entry is sealed for the offset it will have */
+    assert_int_equal(rstore_plan_truncate(s, 9, &cut), 0); /* nothing at or after 9 */
+    for (unsigned i = 0; i < 4; i++)
+        assert_int_equal(rstore_write_at(s, &w[i], err, sizeof err), 0);
+    assert_int_equal(rstore_cut(s, w[2].off, err, sizeof err), 0);
+    assert_int_equal(rstore_write_at(s, &w[4], err, sizeof err), 0);
+    assert_int_equal(rstore_sync(s, err, sizeof err), 0);
+    for (unsigned i = 0; i < 5; i++)
+        free(w[i].buf);
+    rstore_close(s);
+    s = open_ok(f, NULL);
+    const char *tags[] = {"a", "a", "b"};
+    assert_log(s, 1, 3, tags);
+    rstore_close(s);
+}
+
 static off_t file_size(const char *path)
 {
     struct stat st;
@@ -296,6 +334,7 @@ int main(void)
     const struct CMUnitTest tests[] = {
         cmocka_unit_test_setup_teardown(test_write_reopen, setup, teardown),
         cmocka_unit_test_setup_teardown(test_truncate_then_append, setup, teardown),
+        cmocka_unit_test_setup_teardown(test_plan_then_apply, setup, teardown),
         cmocka_unit_test_setup_teardown(test_torn_tail, setup, teardown),
         cmocka_unit_test_setup_teardown(test_flipped_byte, setup, teardown),
         cmocka_unit_test_setup_teardown(test_sealer_and_wrong_key, setup, teardown),

@@ -835,6 +835,144 @@ static void test_verbatim_allow_list_refuses_peers(void **state)
     free(log);
 }
 
+/* ---- the disk worker ---- */
+
+#define W_APPENDS 40
+
+static struct raft_entry g_w_entries[W_APPENDS + 8];
+static char g_w_pay[W_APPENDS + 8][16];
+static struct raft_io_append g_w_reqs[W_APPENDS + 8];
+
+struct wtest {
+    char dir[96];
+    unsigned done, out_of_order, not_on_disk, failed;
+    bool check_disk, closed;
+};
+static struct wtest g_w;
+
+/* The last index on disk, read through a second rstore. Called only while the worker is idle
+ * (every append of the first part is queued in one loop turn, so it is one batch). */
+static uint64_t on_disk_last(const char *dir)
+{
+    char err[256];
+    struct rstore *s = rstore_open(dir, NULL, err, sizeof err);
+    if (!s) {
+        print_error("rstore_open: %s\n", err);
+        return 0;
+    }
+    uint64_t last = rstore_last_index(s);
+    rstore_close(s);
+    return last;
+}
+
+static void w_appended(struct raft_io_append *req, int status)
+{
+    unsigned i = (unsigned)(req - g_w_reqs);
+    if (i != g_w.done)
+        g_w.out_of_order++;
+    if (status != 0)
+        g_w.failed++;
+    if (g_w.check_disk && on_disk_last(g_w.dir) < i + 1)
+        g_w.not_on_disk++;
+    g_w.done++;
+}
+
+static void w_append(struct raft_io *io, unsigned i, raft_term term, const char *text)
+{
+    snprintf(g_w_pay[i], sizeof g_w_pay[i], "%s", text);
+    g_w_entries[i] = (struct raft_entry){.term = term, .type = RAFT_COMMAND,
+                                         .buf = {.base = g_w_pay[i], .len = strlen(g_w_pay[i])}};
+    assert_int_equal(io->append(io, &g_w_reqs[i], &g_w_entries[i], 1, w_appended), 0);
+}
+
+static bool w_all_done(void *arg)
+{
+    return g_w.done == *(unsigned *)arg;
+}
+
+static void w_closed(struct raft_io *io)
+{
+    (void)io;
+    g_w.closed = true;
+}
+
+static bool w_is_closed(void *arg)
+{
+    (void)arg;
+    return g_w.closed;
+}
+
+/* Appends report only once on disk, in order, many share one fsync; a truncate queued between
+ * appends lands after the earlier ones and before the later ones; close drains first. */
+static void test_worker_group_commit_and_order(void **state)
+{
+    (void)state;
+    char err[256];
+    g_w = (struct wtest){.check_disk = true};
+    snprintf(g_w.dir, sizeof g_w.dir, "%s/worker", g_dir);
+    struct event_base *base = event_base_new();
+    struct rstore *s = rstore_open(g_w.dir, NULL, err, sizeof err);
+    assert_non_null(base);
+    assert_non_null(s);
+    struct rio_opts o = {.base = base, .region_id = 1, .seed = 7};
+    struct rio *rio = rio_new(&o, s, err, sizeof err);
+    assert_non_null(rio);
+    struct raft_io *io = rio_raft_io(rio);
+    assert_int_equal(io->init(io, 1, "127.0.0.1:1"), 0);
+
+    for (unsigned i = 0; i < W_APPENDS; i++)
+        w_append(io, i, 1, "first");
+    assert_int_equal(g_w.done, 0); /* never inside the call */
+    unsigned want = W_APPENDS;
+    run_until(base, w_all_done, &want);
+    assert_int_equal(g_w.done, W_APPENDS);
+    assert_int_equal(g_w.out_of_order, 0);
+    assert_int_equal(g_w.failed, 0);
+    assert_int_equal(g_w.not_on_disk, 0); /* each callback found its entry on disk */
+    struct rio_stats st;
+    rio_get_stats(rio, &st);
+    assert_int_equal(st.appends, W_APPENDS);
+    assert_true(st.syncs >= 1);
+    assert_true(st.syncs < st.appends); /* group commit */
+
+    /* 41..45, then truncate at 43, then a new 43 and 44: all in one loop turn */
+    g_w.check_disk = false;
+    for (unsigned i = W_APPENDS; i < W_APPENDS + 5; i++)
+        w_append(io, i, 1, "old");
+    assert_int_equal(io->truncate(io, 43), 0);
+    w_append(io, W_APPENDS + 5, 2, "new43");
+    w_append(io, W_APPENDS + 6, 2, "new44");
+    io->close(io, w_closed);
+    assert_false(g_w.closed); /* never inside the call */
+    run_until(base, w_is_closed, NULL);
+    assert_true(g_w.closed);
+    assert_int_equal(g_w.done, W_APPENDS + 7); /* close waited for every append */
+    assert_int_equal(g_w.out_of_order, 0);
+    assert_int_equal(g_w.failed, 0);
+    rio_get_stats(rio, &st);
+    assert_int_equal(st.truncates, 1);
+    rio_free(rio);
+
+    s = rstore_open(g_w.dir, NULL, err, sizeof err);
+    assert_non_null(s);
+    uint64_t term, vote, start;
+    struct raft_entry *entries;
+    size_t n;
+    assert_int_equal(rstore_load(s, &term, &vote, &start, &entries, &n, err, sizeof err), 0);
+    assert_int_equal(start, 1);
+    assert_int_equal(n, 44);
+    assert_int_equal(entries[41].term, 1);
+    assert_memory_equal(entries[41].buf.base, "old", 3);
+    assert_int_equal(entries[42].term, 2);
+    assert_int_equal(entries[42].buf.len, 5);
+    assert_memory_equal(entries[42].buf.base, "new43", 5);
+    assert_memory_equal(entries[43].buf.base, "new44", 5);
+    raft_free(entries[0].batch);
+    raft_free(entries);
+    rstore_close(s);
+    event_base_free(base);
+}
+
 static int group_setup(void **state)
 {
     (void)state;
@@ -872,6 +1010,7 @@ int main(void)
         cmocka_unit_test(test_peer_check),
         cmocka_unit_test(test_three_stores_replicate_fail_over_and_catch_up),
         cmocka_unit_test(test_verbatim_allow_list_refuses_peers),
+        cmocka_unit_test(test_worker_group_commit_and_order),
     };
     return cmocka_run_group_tests(tests, group_setup, group_teardown);
 }
