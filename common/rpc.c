@@ -1,13 +1,14 @@
 /* rpc.c — framed binary RPC: wire format, pipelined server, async client. See rpc.h. */
 #include "rpc.h"
 
-#include "log.h"
-
 #include <ctype.h>
 #include <stdarg.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+
+#include "bytes.h"
+#include "log.h"
 
 /* ---- wire format ---- */
 
@@ -18,30 +19,6 @@ static const char *const status_names[] = {
 const char *rpc_status_name(enum rpc_status st)
 {
     return (unsigned)st <= RPC_STATUS_MAX ? status_names[st] : "UNKNOWN";
-}
-
-static uint32_t get_be32(const unsigned char *p)
-{
-    return (uint32_t)p[0] << 24 | (uint32_t)p[1] << 16 | (uint32_t)p[2] << 8 | p[3];
-}
-
-static void put_be32(unsigned char *p, uint32_t v)
-{
-    p[0] = (unsigned char)(v >> 24);
-    p[1] = (unsigned char)(v >> 16);
-    p[2] = (unsigned char)(v >> 8);
-    p[3] = (unsigned char)v;
-}
-
-static uint64_t get_be64(const unsigned char *p)
-{
-    return (uint64_t)get_be32(p) << 32 | get_be32(p + 4);
-}
-
-static void put_be64(unsigned char *p, uint64_t v)
-{
-    put_be32(p, (uint32_t)(v >> 32));
-    put_be32(p + 4, (uint32_t)v);
 }
 
 struct header {
@@ -84,8 +61,8 @@ static int read_header(struct evbuffer *in, struct header *h, char *err, size_t 
         return 0;
     h->kind = b[3];
     h->flags = (uint16_t)(b[4] << 8 | b[5]);
-    h->id = get_be64(b + 6);
-    h->body_len = get_be32(b + 14);
+    h->id = bytes_get_be64(b + 6);
+    h->body_len = bytes_get_be32(b + 14);
     if (h->body_len > RPC_MAX_BODY) {
         snprintf(err, errlen, "frame body of %u bytes is over the %u-byte limit", h->body_len,
                  RPC_MAX_BODY);
@@ -110,7 +87,7 @@ static int count_fields(const unsigned char *body, uint32_t len, size_t *count, 
                      len - pos);
             return -1;
         }
-        uint32_t flen = get_be32(body + pos);
+        uint32_t flen = bytes_get_be32(body + pos);
         pos += 4;
         if (flen > len - pos) {
             snprintf(err, errlen, "truncated field %zu: %u bytes declared, %u left in the body",
@@ -148,7 +125,7 @@ static int read_head_fields(struct rpc_frame *f, const struct rpc_buf *all, size
         f->method[all[0].len] = '\0';
         return 0;
     }
-    uint32_t st = n >= 2 && all[0].len == 4 ? get_be32(all[0].data) : UINT32_MAX;
+    uint32_t st = n >= 2 && all[0].len == 4 ? bytes_get_be32(all[0].data) : UINT32_MAX;
     if (st > RPC_STATUS_MAX) {
         snprintf(err, errlen, "response %llu has no valid status (field 0: 4 bytes, 0 to %d) "
                  "and message (field 1)", (unsigned long long)f->id, RPC_STATUS_MAX);
@@ -177,7 +154,7 @@ static struct rpc_frame *build_frame(const struct header *h, const unsigned char
     if (h->body_len)
         memcpy(copy, body, h->body_len);
     for (size_t i = 0, pos = 0; i < n; i++) {
-        all[i].len = get_be32(copy + pos);
+        all[i].len = bytes_get_be32(copy + pos);
         all[i].data = copy + pos + 4;
         pos += 4 + all[i].len;
     }
@@ -269,13 +246,13 @@ static int encode(struct evbuffer *out, unsigned kind, uint64_t id, const struct
         return -1;
     unsigned char h[RPC_HEADER_LEN] = {RPC_MAGIC >> 8, RPC_MAGIC & 0xff, RPC_VERSION,
                                        (unsigned char)kind, 0, 0};
-    put_be64(h + 6, id);
-    put_be32(h + 14, (uint32_t)body);
+    bytes_put_be64(h + 6, id);
+    bytes_put_be32(h + 14, (uint32_t)body);
     int rc = evbuffer_add(out, h, sizeof h);
     for (size_t i = 0; i < nhead + nrest; i++) {
         const struct rpc_buf *b = i < nhead ? &head[i] : &rest[i - nhead];
         unsigned char len[4];
-        put_be32(len, (uint32_t)b->len);
+        bytes_put_be32(len, (uint32_t)b->len);
         rc |= evbuffer_add(out, len, 4);
         if (b->len)
             rc |= evbuffer_add(out, b->data, b->len);
@@ -296,7 +273,7 @@ int rpc_encode_response(struct evbuffer *out, uint64_t id, enum rpc_status st, c
                         const struct rpc_buf *results, size_t nresults)
 {
     unsigned char code[4];
-    put_be32(code, (uint32_t)st);
+    bytes_put_be32(code, (uint32_t)st);
     struct rpc_buf head[2] = {{code, 4}, {msg ? msg : "", msg ? strlen(msg) : 0}};
     return encode(out, RPC_RESPONSE, id, head, 2, results, nresults);
 }

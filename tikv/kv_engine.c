@@ -13,6 +13,7 @@
 
 #include <event2/event.h>
 
+#include "bytes.h"
 #include "kv_file.h"
 #include "kv_log.h"
 #include "kv_meta.h"
@@ -59,17 +60,6 @@ struct kv_engine {
     int pipe_rd, pipe_wr;
     struct event *notify;
 };
-
-static void put32(uint8_t *p, uint32_t v)
-{
-    for (int i = 0; i < 4; i++)
-        p[i] = (uint8_t)(v >> (8 * i));
-}
-
-static uint32_t get32(const uint8_t *p)
-{
-    return (uint32_t)p[0] | (uint32_t)p[1] << 8 | (uint32_t)p[2] << 16 | (uint32_t)p[3] << 24;
-}
 
 static void queue_push(struct queue *q, struct group *g)
 {
@@ -126,8 +116,8 @@ uint8_t *kv_engine_encode_op(const struct kv_op *op, uint8_t *p)
 {
     size_t vlen = op->type == KV_OP_PUT ? op->vlen : 0;
     p[0] = (uint8_t)op->type;
-    put32(p + 1, (uint32_t)op->klen);
-    put32(p + 5, (uint32_t)vlen);
+    bytes_put_le32(p + 1, (uint32_t)op->klen);
+    bytes_put_le32(p + 5, (uint32_t)vlen);
     p += OP_HDR;
     if (op->klen)
         memcpy(p, op->key, op->klen);
@@ -142,7 +132,7 @@ int kv_engine_each_op(const uint8_t *p, size_t len, kv_op_fn fn, void *arg)
     while (len > 0) {
         if (len < OP_HDR)
             return 1;
-        struct kv_op op = {(enum kv_op_type)p[0], p + OP_HDR, get32(p + 1), NULL, get32(p + 5)};
+        struct kv_op op = {(enum kv_op_type)p[0], p + OP_HDR, bytes_get_le32(p + 1), NULL, bytes_get_le32(p + 5)};
         if (len - OP_HDR < op.klen || len - OP_HDR - op.klen < op.vlen)
             return 1;
         if ((op.type != KV_OP_PUT && op.type != KV_OP_DELETE) ||

@@ -18,6 +18,7 @@
 #include <mbedtls/gcm.h>
 #include <mbedtls/platform_util.h>
 
+#include "bytes.h"
 #include "kv_crc.h"
 #include "kv_file.h"
 #include "log.h"
@@ -47,34 +48,12 @@ struct kv_log {
     size_t scratch_cap;
 };
 
-static void put32(uint8_t *p, uint32_t v)
-{
-    for (int i = 0; i < 4; i++)
-        p[i] = (uint8_t)(v >> (8 * i));
-}
-
-static void put64(uint8_t *p, uint64_t v)
-{
-    for (int i = 0; i < 8; i++)
-        p[i] = (uint8_t)(v >> (8 * i));
-}
-
-static uint32_t get32(const uint8_t *p)
-{
-    return (uint32_t)p[0] | (uint32_t)p[1] << 8 | (uint32_t)p[2] << 16 | (uint32_t)p[3] << 24;
-}
-
-static uint64_t get64(const uint8_t *p)
-{
-    return (uint64_t)get32(p) | (uint64_t)get32(p + 4) << 32;
-}
-
 /* file id | off | body_len: the record header's CRC input and the GCM AAD. */
 static void record_aad(uint8_t aad[AAD_LEN], uint64_t file_id, uint64_t off, uint32_t body_len)
 {
-    put64(aad, file_id);
-    put64(aad + 8, off);
-    put32(aad + 16, body_len);
+    bytes_put_le64(aad, file_id);
+    bytes_put_le64(aad + 8, off);
+    bytes_put_le32(aad + 16, body_len);
 }
 
 static uint32_t header_crc(uint64_t file_id, uint64_t off, uint32_t body_len)
@@ -87,8 +66,8 @@ static uint32_t header_crc(uint64_t file_id, uint64_t off, uint32_t body_len)
 static uint32_t payload_crc(uint64_t file_id, uint64_t off, const uint8_t *p, size_t len)
 {
     uint8_t pre[16];
-    put64(pre, file_id);
-    put64(pre + 8, off);
+    bytes_put_le64(pre, file_id);
+    bytes_put_le64(pre + 8, off);
     return kv_crc32(kv_crc32(0, pre, sizeof pre), p, len);
 }
 
@@ -129,8 +108,8 @@ static int check_record(struct kv_log *log, const uint8_t *map, uint64_t size, u
         return -1;
     }
     const uint8_t *h = map + off;
-    uint32_t body_len = get32(h);
-    if (get32(h + 4) != header_crc(log->file_id, off, body_len)) {
+    uint32_t body_len = bytes_get_le32(h);
+    if (bytes_get_le32(h + 4) != header_crc(log->file_id, off, body_len)) {
         *why = "record header check failed";
         return -1;
     }
@@ -148,7 +127,7 @@ static int check_record(struct kv_log *log, const uint8_t *map, uint64_t size, u
     r->next = off + REC_HDR + body_len;
     if (!log->encrypted) {
         r->payload = body;
-        if (get32(body + r->len) != payload_crc(log->file_id, off, body, r->len)) {
+        if (bytes_get_le32(body + r->len) != payload_crc(log->file_id, off, body, r->len)) {
             *why = "checksum mismatch";
             return -1;
         }
@@ -178,7 +157,7 @@ static bool valid_record_after(struct kv_log *log, const uint8_t *map, uint64_t 
     const char *why;
     for (uint64_t o = bad + 1; o + REC_HDR <= size; o++) {
         const uint8_t *h = map + o;
-        if (get32(h + 4) != header_crc(log->file_id, o, get32(h)))
+        if (bytes_get_le32(h + 4) != header_crc(log->file_id, o, bytes_get_le32(h)))
             continue;
         if (check_record(log, map, size, o, &r, &why) == 0)
             return true;
@@ -195,8 +174,8 @@ static bool could_be_torn(const struct kv_log *log, const uint8_t *map, uint64_t
 {
     if (log->size - off < REC_HDR)
         return true;
-    uint32_t body_len = get32(map + off);
-    if (get32(map + off + 4) != header_crc(log->file_id, off, body_len))
+    uint32_t body_len = bytes_get_le32(map + off);
+    if (bytes_get_le32(map + off + 4) != header_crc(log->file_id, off, body_len))
         return true;
     return off + REC_HDR + body_len >= log->size;
 }
@@ -243,13 +222,13 @@ static int check_header(const struct kv_log *log, const uint8_t *h, uint64_t wan
     const char *why = NULL;
     if (memcmp(h, MAGIC, 8) != 0)
         why = "not a tisim data file (bad magic)";
-    else if (get32(h + 28) != kv_crc32(0, h, 28))
+    else if (bytes_get_le32(h + 28) != kv_crc32(0, h, 28))
         why = "header checksum mismatch";
-    else if (get32(h + 8) != VERSION)
+    else if (bytes_get_le32(h + 8) != VERSION)
         why = "unknown format version";
-    else if (get64(h + 16) != want_id)
+    else if (bytes_get_le64(h + 16) != want_id)
         why = "file id does not match (a data file from elsewhere?)";
-    else if (((get32(h + 12) & FLAG_ENCRYPTED) != 0) != log->encrypted)
+    else if (((bytes_get_le32(h + 12) & FLAG_ENCRYPTED) != 0) != log->encrypted)
         why = log->encrypted ? "the file is plaintext, but encrypted data was expected"
                              : "the file is encrypted, but plaintext was expected";
     if (!why)
@@ -306,10 +285,10 @@ static int create_file(struct kv_log *log, char *err, size_t errlen)
 {
     uint8_t h[KV_LOG_HEADER_LEN] = {0};
     memcpy(h, MAGIC, 8);
-    put32(h + 8, VERSION);
-    put32(h + 12, log->encrypted ? FLAG_ENCRYPTED : 0);
-    put64(h + 16, log->file_id);
-    put32(h + 28, kv_crc32(0, h, 28));
+    bytes_put_le32(h + 8, VERSION);
+    bytes_put_le32(h + 12, log->encrypted ? FLAG_ENCRYPTED : 0);
+    bytes_put_le64(h + 16, log->file_id);
+    bytes_put_le32(h + 28, kv_crc32(0, h, 28));
     char dir[PATH_MAX];
     snprintf(dir, sizeof dir, "%s", log->path);
     char *slash = strrchr(dir, '/');
@@ -415,7 +394,7 @@ static int next_nonce(struct kv_log *log, uint8_t nonce[NONCE_LEN])
         log->counter = 0;
     }
     memcpy(nonce, log->nonce_prefix, 8);
-    put32(nonce + 8, log->counter++);
+    bytes_put_le32(nonce + 8, log->counter++);
     return 0;
 }
 
@@ -424,13 +403,13 @@ static int seal(struct kv_log *log, const uint8_t *payload, size_t len, uint32_t
 {
     uint8_t *rec = log->scratch;
     uint64_t off = log->size;
-    put32(rec, body_len);
-    put32(rec + 4, header_crc(log->file_id, off, body_len));
+    bytes_put_le32(rec, body_len);
+    bytes_put_le32(rec + 4, header_crc(log->file_id, off, body_len));
     uint8_t *body = rec + REC_HDR;
     if (!log->encrypted) {
         if (len)
             memcpy(body, payload, len);
-        put32(body + len, payload_crc(log->file_id, off, payload, len));
+        bytes_put_le32(body + len, payload_crc(log->file_id, off, payload, len));
         return 0;
     }
     uint8_t aad[AAD_LEN];

@@ -11,6 +11,9 @@
 #include <sys/stat.h>
 #include <unistd.h>
 
+#include "bytes.h"
+#include "kv_crc.h"
+
 #define HDR_LEN 8
 #define ENTRY_HDR 22 /* index u64, term u64, type u16, payload length u32 */
 #define META_LEN 16
@@ -50,60 +53,19 @@ static void set_err(char *err, size_t errlen, const char *fmt, ...)
     va_end(ap);
 }
 
-static uint32_t crc32_update(uint32_t crc, const void *data, size_t len)
-{
-    static uint32_t table[256];
-    static bool ready;
-    if (!ready) {
-        for (uint32_t i = 0; i < 256; i++) {
-            uint32_t c = i;
-            for (int k = 0; k < 8; k++)
-                c = (c & 1) ? 0xedb88320u ^ (c >> 1) : c >> 1;
-            table[i] = c;
-        }
-        ready = true;
-    }
-    const uint8_t *p = data;
-    crc = ~crc;
-    while (len--)
-        crc = table[(crc ^ *p++) & 0xff] ^ (crc >> 8);
-    return ~crc;
-}
-
-static void put_u16(uint8_t *p, uint16_t v) { p[0] = (uint8_t)(v >> 8); p[1] = (uint8_t)v; }
-static void put_u32(uint8_t *p, uint32_t v)
-{
-    for (int i = 0; i < 4; i++)
-        p[i] = (uint8_t)(v >> (24 - 8 * i));
-}
-static void put_u64(uint8_t *p, uint64_t v)
-{
-    for (int i = 0; i < 8; i++)
-        p[i] = (uint8_t)(v >> (56 - 8 * i));
-}
-static uint16_t get_u16(const uint8_t *p) { return (uint16_t)(p[0] << 8 | p[1]); }
-static uint32_t get_u32(const uint8_t *p)
-{
-    return (uint32_t)p[0] << 24 | (uint32_t)p[1] << 16 | (uint32_t)p[2] << 8 | p[3];
-}
-static uint64_t get_u64(const uint8_t *p)
-{
-    return (uint64_t)get_u32(p) << 32 | get_u32(p + 4);
-}
-
 static uint32_t hdr_check(uint32_t len)
 {
     uint8_t b[4];
-    put_u32(b, len);
-    return crc32_update(0, b, 4) ^ HDR_SALT;
+    bytes_put_be32(b, len);
+    return kv_crc32(0, b, 4) ^ HDR_SALT;
 }
 
 /* Default sealing: the plaintext, then a CRC of (file offset, plaintext). */
 static uint32_t plain_crc(uint64_t off, const void *in, size_t len)
 {
     uint8_t o[8];
-    put_u64(o, off);
-    return crc32_update(crc32_update(0, o, 8), in, len);
+    bytes_put_be64(o, off);
+    return kv_crc32(kv_crc32(0, o, 8), in, len);
 }
 
 static int plain_seal(void *arg, const char *file, uint64_t off, const void *in, size_t len,
@@ -111,7 +73,7 @@ static int plain_seal(void *arg, const char *file, uint64_t off, const void *in,
 {
     (void)arg, (void)file;
     memcpy(out, in, len);
-    put_u32((uint8_t *)out + len, plain_crc(off, in, len));
+    bytes_put_be32((uint8_t *)out + len, plain_crc(off, in, len));
     return 0;
 }
 
@@ -120,7 +82,7 @@ static int plain_open(void *arg, const char *file, uint64_t off, const void *in,
 {
     (void)arg, (void)file;
     size_t n = len - CRC_LEN;
-    if (get_u32((const uint8_t *)in + n) != plain_crc(off, in, n))
+    if (bytes_get_be32((const uint8_t *)in + n) != plain_crc(off, in, n))
         return -1;
     memcpy(out, in, n);
     return 0;
@@ -132,8 +94,8 @@ static size_t frame_record(const struct rstore *s, const char *file, uint64_t of
                            const void *plain, size_t len, uint8_t *out)
 {
     uint32_t sealed = (uint32_t)(len + s->sealer.overhead);
-    put_u32(out, sealed);
-    put_u32(out + 4, hdr_check(sealed));
+    bytes_put_be32(out, sealed);
+    bytes_put_be32(out + 4, hdr_check(sealed));
     if (s->sealer.seal(s->sealer.arg, file, off, plain, len, out + HDR_LEN) != 0)
         return 0;
     return HDR_LEN + sealed;
@@ -163,8 +125,8 @@ static enum rec read_record(const struct rstore *s, int fd, const char *file, ui
     *plain = NULL;
     if (size - off < HDR_LEN || pread(fd, hdr, HDR_LEN, (off_t)off) != HDR_LEN)
         return *why = "record header cut short", REC_TORN;
-    uint32_t sealed = get_u32(hdr);
-    if (get_u32(hdr + 4) != hdr_check(sealed)) {
+    uint32_t sealed = bytes_get_be32(hdr);
+    if (bytes_get_be32(hdr + 4) != hdr_check(sealed)) {
         *why = "bad record header";
         return all_zero(fd, off, size) ? REC_TORN : REC_BAD;
     }
@@ -222,7 +184,7 @@ static int collect_entry(struct collect *c, size_t i, const uint8_t *plain, size
         c->pay_off = po;
     if (e == NULL || po == NULL)
         return -1;
-    e[i] = (struct raft_entry){.term = get_u64(plain + 8), .type = get_u16(plain + 16),
+    e[i] = (struct raft_entry){.term = bytes_get_be64(plain + 8), .type = bytes_get_be16(plain + 16),
                                .buf.len = len - ENTRY_HDR};
     po[i] = c->batch_len;
     memcpy(c->batch + c->batch_len, plain + ENTRY_HDR, len - ENTRY_HDR);
@@ -234,12 +196,12 @@ static int collect_entry(struct collect *c, size_t i, const uint8_t *plain, size
 static int check_entry(const struct rstore *s, uint64_t off, const uint8_t *plain, size_t len,
                        char *err, size_t errlen)
 {
-    if (len < ENTRY_HDR || get_u32(plain + 18) != len - ENTRY_HDR) {
+    if (len < ENTRY_HDR || bytes_get_be32(plain + 18) != len - ENTRY_HDR) {
         set_err(err, errlen, "%s: corrupted entry record at offset %llu", s->log_path,
                 (unsigned long long)off);
         return -1;
     }
-    uint64_t index = get_u64(plain);
+    uint64_t index = bytes_get_be64(plain);
     if (s->n > 0 && index != s->start + s->n) {
         set_err(err, errlen, "%s: entry %llu at offset %llu, expected %llu", s->log_path,
                 (unsigned long long)index, (unsigned long long)off,
@@ -287,7 +249,7 @@ static int scan_log(struct rstore *s, struct collect *c, bool repair, char *err,
         }
         int rv = check_entry(s, off, plain, len, err, errlen);
         if (rv == 0 && s->n == 0)
-            s->start = get_u64(plain);
+            s->start = bytes_get_be64(plain);
         if (rv == 0 && c != NULL && collect_entry(c, s->n, plain, len) != 0)
             rv = -1, set_err(err, errlen, "%s: out of memory", s->log_path);
         if (rv == 0 && push_off(s, off) != 0)
@@ -319,7 +281,7 @@ static int load_meta(struct rstore *s, char *err, size_t errlen)
     enum rec r = read_record(s, fd, "meta", 0, (uint64_t)st.st_size, &plain, &len, &why);
     close(fd);
     if (r == REC_OK && len == META_LEN) {
-        s->term = get_u64(plain), s->vote = get_u64(plain + 8);
+        s->term = bytes_get_be64(plain), s->vote = bytes_get_be64(plain + 8);
         free(plain);
         return 0;
     }
@@ -425,7 +387,7 @@ int rstore_set_meta(struct rstore *s, uint64_t term, uint64_t vote, char *err, s
         set_err(err, errlen, "%s: sealer overhead too large", s->meta_path);
         return -1;
     }
-    put_u64(plain, term), put_u64(plain + 8, vote);
+    bytes_put_be64(plain, term), bytes_put_be64(plain + 8, vote);
     size_t len = frame_record(s, "meta", 0, plain, META_LEN, rec);
     int fd = len ? open(s->meta_tmp, O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC, 0600) : -1;
     bool ok = fd >= 0 && write(fd, rec, len) == (ssize_t)len && fsync(fd) == 0;
@@ -459,8 +421,8 @@ int rstore_plan_append(struct rstore *s, uint64_t first, const struct raft_entry
             rv = -1;
             break;
         }
-        put_u64(plain, first + i), put_u64(plain + 8, e->term), put_u16(plain + 16, e->type);
-        put_u32(plain + 18, (uint32_t)e->buf.len);
+        bytes_put_be64(plain, first + i), bytes_put_be64(plain + 8, e->term), bytes_put_be16(plain + 16, e->type);
+        bytes_put_be32(plain + 18, (uint32_t)e->buf.len);
         memcpy(plain + ENTRY_HDR, e->buf.base, e->buf.len);
         size_t len = frame_record(s, "log", s->end + used, plain, ENTRY_HDR + e->buf.len,
                                   out + used);
