@@ -965,6 +965,32 @@ int cfg_set_string(char **dst, const char *src)
     return 0;
 }
 
+int cfg_override(char **dst, const char *value)
+{
+    return value ? cfg_set_string(dst, value) : 0;
+}
+
+int cfg_security_paths(const char *const names[3], const char *const values[3], bool *tls,
+                       char *err, size_t errlen)
+{
+    int set = 0, missing = -1;
+    for (int i = 0; i < 3; i++) {
+        if (values[i] && *values[i])
+            set++;
+        else if (missing < 0)
+            missing = i;
+    }
+    if (set > 0 && set < 3) {
+        snprintf(err, errlen,
+                 "[security] %s is not set: %s, %s and %s must be set together to turn TLS on, "
+                 "or all left empty",
+                 names[missing], names[0], names[1], names[2]);
+        return -1;
+    }
+    *tls = set == 3;
+    return 0;
+}
+
 int cfg_list_add(struct cfg_list *l, const char *item)
 {
     if (!item)

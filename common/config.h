@@ -61,6 +61,14 @@ void cfg_free(const struct cfg_key *table, size_t n_keys, void *target);
 
 /* Replace *dst with a copy of src (NULL allowed). For command-line overrides. 0 or -1 (ENOMEM). */
 int cfg_set_string(char **dst, const char *src);
+/* A flag given on the command line (value non-NULL) replaces the file's setting; NULL keeps
+ * it. 0 or -1 (ENOMEM). */
+int cfg_override(char **dst, const char *value);
+/* The TLS rule every daemon shares: TLS is on when the three [security] paths (CA, cert,
+ * key, named as the daemon's config names them) are all set, off when none is; some but not
+ * all is an error naming the first missing key. 0 with *tls set, or -1 with err. */
+int cfg_security_paths(const char *const names[3], const char *const values[3], bool *tls,
+                       char *err, size_t errlen);
 int cfg_list_add(struct cfg_list *l, const char *item);
 /* Replace l with the comma-separated items of csv (spaces around items trimmed, empty items
  * skipped): the form command-line flags take, e.g. --cert-allowed-cn "TiDB-Server,PD-Server". */

@@ -42,27 +42,21 @@ static void usage(const struct flag *table, size_t n)
            "whose Common Name is in cert-allowed-cn (when that list is not empty).\n");
 }
 
-/* Flags that name a string field of the config: the value replaces whatever the file said. */
-static int apply_flag(char **field, const char *value)
-{
-    return value ? cfg_set_string(field, value) : 0;
-}
-
 static int apply_flags(struct pd_config *c, const struct pd_flags *f)
 {
     int rc = 0;
-    rc |= apply_flag(&c->name, f->name);
-    rc |= apply_flag(&c->data_dir, f->data_dir);
-    rc |= apply_flag(&c->client_urls, f->client_urls);
-    rc |= apply_flag(&c->peer_urls, f->peer_urls);
-    rc |= apply_flag(&c->advertise_client_urls, f->adv_client);
-    rc |= apply_flag(&c->advertise_peer_urls, f->adv_peer);
-    rc |= apply_flag(&c->initial_cluster, f->initial_cluster);
-    rc |= apply_flag(&c->log_file, f->log_file);
-    rc |= apply_flag(&c->log_level, f->log_level);
-    rc |= apply_flag(&c->security.cacert_path, f->cacert);
-    rc |= apply_flag(&c->security.cert_path, f->cert);
-    rc |= apply_flag(&c->security.key_path, f->key);
+    rc |= cfg_override(&c->name, f->name);
+    rc |= cfg_override(&c->data_dir, f->data_dir);
+    rc |= cfg_override(&c->client_urls, f->client_urls);
+    rc |= cfg_override(&c->peer_urls, f->peer_urls);
+    rc |= cfg_override(&c->advertise_client_urls, f->adv_client);
+    rc |= cfg_override(&c->advertise_peer_urls, f->adv_peer);
+    rc |= cfg_override(&c->initial_cluster, f->initial_cluster);
+    rc |= cfg_override(&c->log_file, f->log_file);
+    rc |= cfg_override(&c->log_level, f->log_level);
+    rc |= cfg_override(&c->security.cacert_path, f->cacert);
+    rc |= cfg_override(&c->security.cert_path, f->cert);
+    rc |= cfg_override(&c->security.key_path, f->key);
     if (f->allowed_cn)
         rc |= cfg_list_set_csv(&c->security.cert_allowed_cn, f->allowed_cn);
     return rc ? -1 : 0;
@@ -132,24 +126,9 @@ static bool empty(const char *s)
 
 static int check_security(struct pd_config *c, char *err, size_t errlen)
 {
-    const char *names[] = {"cacert-path", "cert-path", "key-path"};
-    const char *values[] = {c->security.cacert_path, c->security.cert_path, c->security.key_path};
-    int set = 0;
-    for (int i = 0; i < 3; i++)
-        set += !empty(values[i]);
-    if (set > 0 && set < 3) {
-        for (int i = 0; i < 3; i++) {
-            if (empty(values[i])) {
-                snprintf(err, errlen,
-                         "[security] %s is not set: cacert-path, cert-path and key-path must be "
-                         "set together to turn TLS on, or all left empty",
-                         names[i]);
-                return -1;
-            }
-        }
-    }
-    c->tls = set == 3;
-    return 0;
+    const char *const names[] = {"cacert-path", "cert-path", "key-path"};
+    const char *const values[] = {c->security.cacert_path, c->security.cert_path, c->security.key_path};
+    return cfg_security_paths(names, values, &c->tls, err, errlen);
 }
 
 static int parse_one_url(const char *flag, const char *value, bool tls, struct url *u,

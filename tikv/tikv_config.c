@@ -41,19 +41,14 @@ static void usage(const struct flag *table, size_t n)
            "list is not empty). [security] cipher-file turns on encryption at rest.\n");
 }
 
-static int apply_flag(char **field, const char *value)
-{
-    return value ? cfg_set_string(field, value) : 0;
-}
-
 static int apply_flags(struct tikv_config *c, const struct tikv_flags *f)
 {
     int rc = 0;
-    rc |= apply_flag(&c->addr, f->addr);
-    rc |= apply_flag(&c->status_addr, f->status_addr);
-    rc |= apply_flag(&c->data_dir, f->data_dir);
-    rc |= apply_flag(&c->log_file, f->log_file);
-    rc |= apply_flag(&c->log_level, f->log_level);
+    rc |= cfg_override(&c->addr, f->addr);
+    rc |= cfg_override(&c->status_addr, f->status_addr);
+    rc |= cfg_override(&c->data_dir, f->data_dir);
+    rc |= cfg_override(&c->log_file, f->log_file);
+    rc |= cfg_override(&c->log_level, f->log_level);
     if (f->pd)
         rc |= cfg_list_set_csv(&c->pd_endpoints, f->pd);
     return rc ? -1 : 0;
@@ -123,22 +118,9 @@ static bool empty(const char *s)
 
 static int check_security(struct tikv_config *c, char *err, size_t errlen)
 {
-    const char *names[] = {"ca-path", "cert-path", "key-path"};
-    const char *values[] = {c->security.ca_path, c->security.cert_path, c->security.key_path};
-    int set = 0;
-    for (int i = 0; i < 3; i++)
-        set += !empty(values[i]);
-    for (int i = 0; set > 0 && set < 3 && i < 3; i++) {
-        if (empty(values[i])) {
-            snprintf(err, errlen,
-                     "[security] %s is not set: ca-path, cert-path and key-path must be set "
-                     "together to turn TLS on, or all left empty",
-                     names[i]);
-            return -1;
-        }
-    }
-    c->tls = set == 3;
-    return 0;
+    const char *const names[] = {"ca-path", "cert-path", "key-path"};
+    const char *const values[] = {c->security.ca_path, c->security.cert_path, c->security.key_path};
+    return cfg_security_paths(names, values, &c->tls, err, errlen);
 }
 
 /* One PD endpoint: a scheme-less one takes the scheme TLS implies. */
