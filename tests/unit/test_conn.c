@@ -51,17 +51,8 @@ static double now_ms(void)
 static int group_setup(void **state)
 {
     (void)state;
-    char err[256];
     signal(SIGPIPE, SIG_IGN);
-    snprintf(g_dir, sizeof g_dir, "/tmp/tisim-test-conn-XXXXXX");
-    if (!mkdtemp(g_dir))
-        return -1;
-    struct certgen_pki_opts o = {.client_cn = "TiKV-Control"};
-    if (certgen_pki(g_dir, &o, err, sizeof err) != 0) {
-        fprintf(stderr, "pki: %s\n", err);
-        return -1;
-    }
-    return 0;
+    return tu_pki_dir(g_dir, sizeof g_dir, "conn", "TiKV-Control");
 }
 
 static int group_teardown(void **state)
@@ -75,22 +66,7 @@ static int group_teardown(void **state)
 static struct tls_ctx *mkctx_check(enum tls_side side, const char *cert, char *const *allowed,
                                    size_t n_allowed, enum tls_cn_check check)
 {
-    char ca[300], c[300], k[300], name[80], err[512];
-    path_of(ca, sizeof ca, "ca.pem");
-    snprintf(name, sizeof name, "%s.pem", cert);
-    path_of(c, sizeof c, name);
-    snprintf(name, sizeof name, "%s-key.pem", cert);
-    path_of(k, sizeof k, name);
-    struct tls_opts o = {.role = side == TLS_SERVER ? "test-server" : "test-client",
-                         .ca_path = ca,
-                         .cert_path = c,
-                         .key_path = k,
-                         .allowed_cn = allowed,
-                         .n_allowed_cn = n_allowed,
-                         .cn_check = check};
-    struct tls_ctx *ctx = tls_ctx_new(side, &o, err, sizeof err);
-    if (!ctx)
-        print_error("tls_ctx_new: %s\n", err);
+    struct tls_ctx *ctx = tu_tls_ctx(g_dir, side, cert, allowed, n_allowed, check);
     assert_non_null(ctx);
     return ctx;
 }

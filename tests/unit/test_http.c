@@ -45,18 +45,9 @@ static char g_dir[256];
 static int group_setup(void **state)
 {
     (void)state;
-    char err[256];
     signal(SIGPIPE, SIG_IGN);
     log_open("test_http", NULL, LOG_WARN); /* failed handshakes only */
-    snprintf(g_dir, sizeof g_dir, "/tmp/tisim-test-http-XXXXXX");
-    if (!mkdtemp(g_dir))
-        return -1;
-    struct certgen_pki_opts o = {.client_cn = "PD-Control"};
-    if (certgen_pki(g_dir, &o, err, sizeof err) != 0) {
-        fprintf(stderr, "certgen_pki: %s\n", err);
-        return -1;
-    }
-    return 0;
+    return tu_pki_dir(g_dir, sizeof g_dir, "http", "PD-Control");
 }
 
 static int group_teardown(void **state)
@@ -71,22 +62,7 @@ static int group_teardown(void **state)
 static struct tls_ctx *mkctx(enum tls_side side, const char *name, char *const *allowed,
                              size_t n_allowed)
 {
-    char ca[300], cert[300], key[300], err[512];
-    snprintf(ca, sizeof ca, "%s/ca.pem", g_dir);
-    snprintf(cert, sizeof cert, "%s/%s.pem", g_dir, name);
-    snprintf(key, sizeof key, "%s/%s-key.pem", g_dir, name);
-    struct tls_opts o = {
-        .role = side == TLS_SERVER ? "pd" : "pd-ctl",
-        .ca_path = ca,
-        .cert_path = cert,
-        .key_path = key,
-        .allowed_cn = allowed,
-        .n_allowed_cn = n_allowed,
-        .cn_check = TLS_CN_HANDSHAKE,
-    };
-    struct tls_ctx *ctx = tls_ctx_new(side, &o, err, sizeof err);
-    if (!ctx)
-        print_error("tls_ctx_new %s: %s\n", name, err);
+    struct tls_ctx *ctx = tu_tls_ctx(g_dir, side, name, allowed, n_allowed, TLS_CN_HANDSHAKE);
     assert_non_null(ctx);
     return ctx;
 }

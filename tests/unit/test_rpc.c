@@ -93,18 +93,9 @@ static void header(unsigned char h[RPC_HEADER_LEN], unsigned kind, uint64_t id, 
 static int group_setup(void **state)
 {
     (void)state;
-    char err[256];
     signal(SIGPIPE, SIG_IGN);
     log_open("test", NULL, getenv("RPC_TEST_LOG") ? LOG_DEBUG : LOG_ERROR);
-    snprintf(g_dir, sizeof g_dir, "/tmp/tisim-test-rpc-XXXXXX");
-    if (!mkdtemp(g_dir))
-        return -1;
-    struct certgen_pki_opts o = {.client_cn = "TiKV-Control"};
-    if (certgen_pki(g_dir, &o, err, sizeof err) != 0) {
-        fprintf(stderr, "pki: %s\n", err);
-        return -1;
-    }
-    return 0;
+    return tu_pki_dir(g_dir, sizeof g_dir, "rpc", "TiKV-Control");
 }
 
 static int group_teardown(void **state)
@@ -118,20 +109,7 @@ static int group_teardown(void **state)
 static struct tls_ctx *mkctx(enum tls_side side, const char *cert, char *const *allowed,
                              size_t n_allowed)
 {
-    char ca[300], c[300], k[300], err[512];
-    snprintf(ca, sizeof ca, "%s/ca.pem", g_dir);
-    snprintf(c, sizeof c, "%s/%s.pem", g_dir, cert);
-    snprintf(k, sizeof k, "%s/%s-key.pem", g_dir, cert);
-    struct tls_opts o = {.role = side == TLS_SERVER ? "test-server" : "test-client",
-                         .ca_path = ca,
-                         .cert_path = c,
-                         .key_path = k,
-                         .allowed_cn = allowed,
-                         .n_allowed_cn = n_allowed,
-                         .cn_check = TLS_CN_SERVICE};
-    struct tls_ctx *ctx = tls_ctx_new(side, &o, err, sizeof err);
-    if (!ctx)
-        print_error("tls_ctx_new: %s\n", err);
+    struct tls_ctx *ctx = tu_tls_ctx(g_dir, side, cert, allowed, n_allowed, TLS_CN_SERVICE);
     assert_non_null(ctx);
     return ctx;
 }

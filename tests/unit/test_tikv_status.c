@@ -42,15 +42,7 @@ static void on_reply(int status, const char *body, size_t len, const char *err, 
 static struct tls_ctx *mkctx(enum tls_side side, const char *name, char *const *allowed,
                              size_t n)
 {
-    char ca[300], c[300], k[300], err[600];
-    snprintf(ca, sizeof ca, "%s/ca.pem", g_dir);
-    snprintf(c, sizeof c, "%s/%s.pem", g_dir, name);
-    snprintf(k, sizeof k, "%s/%s-key.pem", g_dir, name);
-    struct tls_opts o = {.role = "test", .ca_path = ca, .cert_path = c, .key_path = k,
-                         .allowed_cn = allowed, .n_allowed_cn = n, .cn_check = TLS_CN_SERVICE};
-    struct tls_ctx *ctx = tls_ctx_new(side, &o, err, sizeof err);
-    if (!ctx)
-        print_error("%s\n", err);
+    struct tls_ctx *ctx = tu_tls_ctx(g_dir, side, name, allowed, n, TLS_CN_SERVICE);
     assert_non_null(ctx);
     return ctx;
 }
@@ -65,13 +57,8 @@ static json_t *status_json(void *arg)
 static int group_setup(void **state)
 {
     (void)state;
-    char err[256];
     signal(SIGPIPE, SIG_IGN);
-    snprintf(g_dir, sizeof g_dir, "/tmp/tisim-test-tikv-status-XXXXXX");
-    if (!mkdtemp(g_dir))
-        return -1;
-    struct certgen_pki_opts o = {.client_cn = "TiKV-Control"};
-    return certgen_pki(g_dir, &o, err, sizeof err);
+    return tu_pki_dir(g_dir, sizeof g_dir, "tikv-status", "TiKV-Control");
 }
 
 static int group_teardown(void **state)
