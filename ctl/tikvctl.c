@@ -6,6 +6,7 @@
 #include <stdlib.h>
 #include <string.h>
 #include <sys/stat.h>
+#include <time.h>
 
 #include "cipherfile.h"
 #include "rpccall.h"
@@ -19,6 +20,8 @@ _Static_assert(TIKVCTL_MAX_HEX_LEN == CIPHERFILE_MAX_TOKEN,
 _Static_assert(TIKV_IMPORT_MAX_FILE == 8388594, "the usage text names the import limit");
 
 #define TIKVCTL_TIMEOUT_MS 10000
+#define TIKVCTL_RETRY_MS 200
+#define TIKVCTL_ELECTION_WAIT_MS 5000
 
 void tikvctl_usage(FILE *out)
 {
@@ -415,27 +418,38 @@ static int run_encryption_meta(const struct tikvctl *c, const char *dir)
     return 0;
 }
 
-/* One call to the store at addr; follows a NOT_LEADER answer once, to the leader it names. */
+/* One call to the store at addr. A NOT_LEADER answer that names the leader is followed once;
+ * one that names none (an election, or a store that has not joined the region yet) is retried
+ * every TIKVCTL_RETRY_MS for up to TIKVCTL_ELECTION_WAIT_MS, as TiKV's clients back off on
+ * region errors. The last answer is what the caller prints. */
 static int remote_call(const struct tikvctl *c, const char *method, const struct rpc_buf *args,
                        size_t n, struct rpc_frame **resp)
 {
     struct rpccall_tls tls = {c->ca_path, c->cert_path, c->key_path};
     char err[600], addr[300];
+    int hops = 0;
     snprintf(addr, sizeof addr, "%s", c->host);
-    for (int hop = 0; hop < 2; hop++) {
+    for (int waited = 0;; ) {
         if (rpccall(addr, method, args, n, c->ca_path ? &tls : NULL, "tikv-ctl",
                     TIKVCTL_TIMEOUT_MS, resp, err, sizeof err) != 0) {
             fprintf(c->err, "tikv-ctl: %s\n", err);
             return -1;
         }
-        if ((*resp)->status != RPC_NOT_LEADER || (*resp)->nfields < 1 || hop == 1)
+        if ((*resp)->status != RPC_NOT_LEADER || (*resp)->nfields < 1)
             return 0;
-        snprintf(addr, sizeof addr, "%.*s", (int)(*resp)->fields[0].len,
-                 (const char *)(*resp)->fields[0].data);
+        size_t len = (*resp)->fields[0].len;
+        if (len > 0 && hops++ == 0) {
+            snprintf(addr, sizeof addr, "%.*s", (int)len, (const char *)(*resp)->fields[0].data);
+        } else if (len > 0 || waited >= TIKVCTL_ELECTION_WAIT_MS) {
+            return 0;
+        } else {
+            struct timespec ts = {0, TIKVCTL_RETRY_MS * 1000000L};
+            nanosleep(&ts, NULL);
+            waited += TIKVCTL_RETRY_MS;
+        }
         rpc_frame_free(*resp);
         *resp = NULL;
     }
-    return 0;
 }
 
 static struct rpc_buf str_buf(const char *s)

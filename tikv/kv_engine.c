@@ -20,6 +20,7 @@
 #include "log.h"
 
 #define PAYLOAD_VERSION KV_ENGINE_PAYLOAD_VERSION
+#define PAYLOAD_VERSION_APPLIED 2 /* a record that carries the applied Raft index */
 #define OP_HDR KV_ENGINE_OP_HDR
 #define FILE_ID 1
 
@@ -32,6 +33,8 @@ struct group {
     void *arg;
     int status;
     char *err;
+    uint64_t index; /* a Raft command's log index (kv_engine_apply), else 0 */
+    bool applied;   /* in the index already (kv_engine_apply) */
 };
 
 struct queue {
@@ -51,6 +54,7 @@ struct kv_engine {
     bool failed;
     char fail_err[256];
     uint64_t syncs, writes;
+    uint64_t applied_index; /* the loop's: the last Raft command applied */
     /* the sync thread's own */
     pthread_t thread;
     bool thread_started;
@@ -170,12 +174,20 @@ static int apply_ops(struct kv_index *ix, const uint8_t *p, size_t len)
     return kv_engine_each_op(p, len, apply_op, ix);
 }
 
+/* Replays one record: version 1 is ops; version 2 is a u64 applied index, then ops. */
 static int replay_record(const uint8_t *payload, size_t len, uint64_t off, void *arg, char *err,
                          size_t errlen)
 {
     struct kv_engine *e = arg;
-    int rc = len >= 1 && payload[0] == PAYLOAD_VERSION ? apply_ops(e->index, payload + 1, len - 1)
-                                                       : 1;
+    int rc = 1;
+    if (len >= 1 && payload[0] == PAYLOAD_VERSION) {
+        rc = apply_ops(e->index, payload + 1, len - 1);
+    } else if (len >= 1 + 8 && payload[0] == PAYLOAD_VERSION_APPLIED) {
+        rc = apply_ops(e->index, payload + 9, len - 9);
+        uint64_t index = bytes_get_le64(payload + 1);
+        if (rc == 0 && index > e->applied_index)
+            e->applied_index = index;
+    }
     if (rc == 0)
         return 0;
     snprintf(err, errlen, "data file %s: record at offset %llu %s", e->log_path,
@@ -190,7 +202,7 @@ static int replay_record(const uint8_t *payload, size_t len, uint64_t off, void 
 static struct group *take_batch(struct kv_engine *e, size_t *bytes)
 {
     struct group *first = e->pending.head, *last = first;
-    size_t total = 1 + first->len;
+    size_t total = 1 + 8 + first->len;
     while (last->next && total + last->next->len < KV_LOG_MAX_PAYLOAD) {
         last = last->next;
         total += last->len;
@@ -216,7 +228,14 @@ static int write_batch(struct kv_engine *e, struct group *batch, size_t bytes, c
         e->cycle_cap = bytes;
     }
     size_t at = 0;
-    e->cycle[at++] = PAYLOAD_VERSION;
+    uint64_t index = 0;
+    for (struct group *g = batch; g; g = g->next)
+        index = g->index > index ? g->index : index;
+    e->cycle[at++] = index ? PAYLOAD_VERSION_APPLIED : PAYLOAD_VERSION;
+    if (index) {
+        bytes_put_le64(e->cycle + at, index);
+        at += 8;
+    }
     for (struct group *g = batch; g; g = g->next) {
         memcpy(e->cycle + at, g->buf, g->len);
         at += g->len;
@@ -275,7 +294,7 @@ static void *sync_main(void *arg)
 
 static void complete(struct kv_engine *e, struct group *g)
 {
-    if (g->status == 0) {
+    if (g->status == 0 && !g->applied) {
         int rc = apply_ops(e->index, g->buf, g->len);
         if (rc != 0) { /* durable, but the index could not take it: stop accepting writes */
             g->status = -1;
@@ -313,24 +332,9 @@ static void on_notify(evutil_socket_t fd, short what, void *arg)
     run_done(arg);
 }
 
-int kv_engine_write(struct kv_engine *e, const struct kv_op *ops, size_t n, kv_write_cb done,
-                    void *arg, char *err, size_t errlen)
+/* Hands g to the sync thread; frees it and says why when the engine takes no more writes. */
+static int enqueue(struct kv_engine *e, struct group *g, char *err, size_t errlen)
 {
-    size_t len;
-    if (check_ops(ops, n, &len, err, errlen) != 0)
-        return -1;
-    struct group *g = calloc(1, sizeof *g);
-    if (g)
-        g->buf = malloc(len);
-    if (!g || !g->buf) {
-        free(g);
-        snprintf(err, errlen, "out of memory queueing a write");
-        return -1;
-    }
-    encode_ops(ops, n, g->buf);
-    g->len = len;
-    g->done = done;
-    g->arg = arg;
     pthread_mutex_lock(&e->mu);
     int rc = e->failed || e->stopping ? -1 : 0;
     if (rc != 0)
@@ -343,6 +347,76 @@ int kv_engine_write(struct kv_engine *e, const struct kv_op *ops, size_t n, kv_w
     if (rc != 0)
         group_free(g);
     return rc;
+}
+
+static struct group *group_new(size_t len, char *err, size_t errlen)
+{
+    struct group *g = calloc(1, sizeof *g);
+    if (g)
+        g->buf = malloc(len ? len : 1);
+    if (!g || !g->buf) {
+        free(g);
+        snprintf(err, errlen, "out of memory queueing a write");
+        return NULL;
+    }
+    g->len = len;
+    return g;
+}
+
+int kv_engine_write(struct kv_engine *e, const struct kv_op *ops, size_t n, kv_write_cb done,
+                    void *arg, char *err, size_t errlen)
+{
+    size_t len;
+    if (check_ops(ops, n, &len, err, errlen) != 0)
+        return -1;
+    struct group *g = group_new(len, err, errlen);
+    if (!g)
+        return -1;
+    encode_ops(ops, n, g->buf);
+    g->done = done;
+    g->arg = arg;
+    return enqueue(e, g, err, errlen);
+}
+
+static int no_op(const struct kv_op *op, void *arg)
+{
+    (void)op;
+    (void)arg;
+    return 0;
+}
+
+int kv_engine_check_ops(const uint8_t *ops, size_t len)
+{
+    return len > 0 && len < KV_LOG_MAX_PAYLOAD && kv_engine_each_op(ops, len, no_op, NULL) == 0
+               ? 0
+               : -1;
+}
+
+int kv_engine_apply(struct kv_engine *e, uint64_t index, const uint8_t *ops, size_t len,
+                    char *err, size_t errlen)
+{
+    if (kv_engine_check_ops(ops, len) != 0) {
+        snprintf(err, errlen, "command %llu is malformed", (unsigned long long)index);
+        return -1;
+    }
+    struct group *g = group_new(len, err, errlen);
+    if (!g)
+        return -1;
+    memcpy(g->buf, ops, len);
+    g->index = index;
+    g->applied = true;
+    if (apply_ops(e->index, ops, len) != 0) {
+        snprintf(err, errlen, "out of memory applying command %llu", (unsigned long long)index);
+        group_free(g);
+        return -1;
+    }
+    e->applied_index = index;
+    return enqueue(e, g, err, errlen);
+}
+
+uint64_t kv_engine_applied_index(const struct kv_engine *e)
+{
+    return e->applied_index;
 }
 
 int kv_engine_get(struct kv_engine *e, const void *key, size_t klen, const void **val,

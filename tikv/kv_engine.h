@@ -22,7 +22,15 @@
  *   Returns -1 with err, and never calls done, when the write is refused at once (no ops,
  *   a key over KV_ENGINE_MAX_KEY, a value over KV_ENGINE_MAX_VALUE, the engine failed or
  *   is closing). Writes complete in the order they were queued.
- * - Reads (get, scan, count) are synchronous, from memory, and see only acknowledged writes.
+ * - kv_engine_apply() is Raft's state machine (tikv/replica.h): ops (encoded, without the
+ *   version byte) go into the index at once, so reads see them on return, and one record
+ *   carrying `index` (the command's Raft log index) is queued for the group commit, which
+ *   acknowledges no one: the command is durable in the Raft log already. Such records have
+ *   payload version 2: u8 2 | u64 applied index | ops. kv_engine_applied_index() is the
+ *   highest index applied (after open: the highest made durable), so a replay of the Raft log
+ *   after a restart skips commands at or below it.
+ * - Reads (get, scan, count) are synchronous, from memory, and see only acknowledged writes
+ *   (and applied commands).
  *   get's *val points into the index: valid until control returns to the event loop.
  *   scan: keys in [start, end) in order (end NULL: no upper bound), at most limit (0: all).
  * - kv_engine_close(): waits for queued writes to become durable, runs their callbacks (from
@@ -90,6 +98,11 @@ int kv_engine_open(struct event_base *base, const char *dir, const struct cipher
 int kv_engine_write(struct kv_engine *e, const struct kv_op *ops, size_t n, kv_write_cb done,
                     void *arg, char *err, size_t errlen);
 /* 0 and *val, *vlen set when found, 1 when not. */
+/* 0 when ops (encoded, no version byte) are well formed and within the record limit. */
+int kv_engine_check_ops(const uint8_t *ops, size_t len);
+int kv_engine_apply(struct kv_engine *e, uint64_t index, const uint8_t *ops, size_t len,
+                    char *err, size_t errlen);
+uint64_t kv_engine_applied_index(const struct kv_engine *e);
 int kv_engine_get(struct kv_engine *e, const void *key, size_t klen, const void **val,
                   size_t *vlen);
 size_t kv_engine_scan(struct kv_engine *e, const void *start, size_t slen, const void *end,

@@ -1,6 +1,5 @@
-/* tikv-server: reads flags and config and wires the modules (engine, KV service, status port,
- * PD link); the daemon module runs the process. One store; replication is not built yet
- * (docs/replication.md). */
+/* tikv-server: reads flags and config and wires the modules (engine, replica of region 1, KV
+ * service, status port, PD link); the daemon module runs the process. */
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -9,13 +8,14 @@
 #include "daemon.h"
 #include "kv_engine.h"
 #include "log.h"
+#include "replica.h"
 #include "tikv_config.h"
 #include "tikv_kv.h"
 #include "tikv_pd.h"
 #include "tikv_status.h"
 #include "tls.h"
 
-#define TIKV_VERSION "tisim-0.1 (TiKV-style, single store)"
+#define TIKV_VERSION "tisim-0.2 (TiKV-style, Raft replication)"
 
 struct tikv_daemon {
     struct tikv_config cfg;
@@ -24,6 +24,8 @@ struct tikv_daemon {
     struct cipher_keys keys;
     bool encrypted;
     struct kv_engine *engine;
+    struct replica *replica;
+    char own_cn[256];
     struct tikv_kv *kv;
     struct tikv_status *status;
     struct tikv_pd *pd;
@@ -63,7 +65,9 @@ static int make_tls(struct tikv_daemon *d, char *err, size_t errlen)
     if (!d->server_tls)
         return -1;
     d->client_tls = tls_ctx_new(TLS_CLIENT, &o, err, errlen);
-    return d->client_tls ? 0 : -1;
+    if (!d->client_tls)
+        return -1;
+    return tls_cert_file_cn(d->cfg.security.cert_path, d->own_cn, sizeof d->own_cn, err, errlen);
 }
 
 static json_t *status_json(void *arg)
@@ -71,13 +75,13 @@ static json_t *status_json(void *arg)
     struct tikv_daemon *d = arg;
     struct kv_engine_stats st;
     kv_engine_stats(d->engine, &st);
-    return json_pack("{s:I, s:s, s:s, s:s, s:s, s:b, s:I, s:I, s:I, s:s}", "store_id",
+    return json_pack("{s:I, s:s, s:s, s:s, s:s, s:b, s:I, s:I, s:I, s:o}", "store_id",
                      (json_int_t)(d->pd ? tikv_pd_store_id(d->pd) : 0), "address",
                      d->cfg.addr, "status_address", d->cfg.status_addr, "pd",
-                     d->pd ? tikv_pd_endpoint(d->pd) : "", "role", "leader", "encrypted",
-                     st.encrypted, "key_count", (json_int_t)st.keys, "writes",
+                     d->pd ? tikv_pd_endpoint(d->pd) : "", "role", replica_role(d->replica),
+                     "encrypted", st.encrypted, "key_count", (json_int_t)st.keys, "writes",
                      (json_int_t)st.writes, "syncs", (json_int_t)st.syncs, "replication",
-                     "none: a single store (replication is not built yet)");
+                     replica_status_json(d->replica));
 }
 
 static void pd_stats(struct tikv_pd_stats *out, void *arg)
@@ -86,7 +90,15 @@ static void pd_stats(struct tikv_pd_stats *out, void *arg)
     struct kv_engine_stats st;
     kv_engine_stats(d->engine, &st);
     out->used_size = st.log_bytes;
-    out->region_count = 1;
+    out->region_count = strcmp(replica_role(d->replica), "none") != 0;
+    out->term = replica_leader_term(d->replica);
+    out->leader_of = out->term ? REPLICA_REGION_ID : 0;
+}
+
+static void pd_region(const struct tikv_pd_region *region, void *arg)
+{
+    struct tikv_daemon *d = arg;
+    replica_on_region(d->replica, tikv_pd_store_id(d->pd), region);
 }
 
 static void pd_refused(const char *why, void *arg)
@@ -109,8 +121,20 @@ static int open_engine(struct tikv_daemon *d, char *err, size_t errlen)
             return -1;
         d->encrypted = true;
     }
-    return kv_engine_open(d->proc.base, d->cfg.data_dir, d->encrypted ? &d->keys : NULL,
-                          &d->engine, err, errlen);
+    if (kv_engine_open(d->proc.base, d->cfg.data_dir, d->encrypted ? &d->keys : NULL,
+                       &d->engine, err, errlen) != 0)
+        return -1;
+    struct replica_opts ro = {.base = d->proc.base,
+                              .engine = d->engine,
+                              .data_dir = d->cfg.data_dir,
+                              .addr = d->cfg.addr,
+                              .keys = d->encrypted ? &d->keys : NULL,
+                              .client_tls = d->client_tls,
+                              .own_cn = d->own_cn[0] ? d->own_cn : NULL,
+                              .allowed_cn = d->cfg.security.cert_allowed_cn.items,
+                              .n_allowed_cn = d->cfg.security.cert_allowed_cn.n};
+    d->replica = replica_new(&ro, err, errlen);
+    return d->replica ? 0 : -1;
 }
 
 static int link_pd(struct tikv_daemon *d, char *err, size_t errlen)
@@ -123,7 +147,8 @@ static int link_pd(struct tikv_daemon *d, char *err, size_t errlen)
                               i ? "," : "", d->cfg.pd_urls[i].scheme, hp);
     }
     struct tikv_pd_store store = {d->cfg.addr, d->cfg.status_addr, TIKV_VERSION, d->encrypted};
-    struct tikv_pd_callbacks cb = {pd_registered, pd_refused, pd_stats, d};
+    struct tikv_pd_callbacks cb = {.on_registered = pd_registered, .on_refused = pd_refused,
+                                   .stats = pd_stats, .on_region = pd_region, .arg = d};
     d->pd = tikv_pd_new(d->proc.base, d->pd_endpoints, d->client_tls, &store, &cb, err, errlen);
     if (!d->pd)
         return -1;
@@ -145,6 +170,7 @@ static int start(struct tikv_daemon *d, char *err, size_t errlen)
         return -1;
     tikv_status_watch_tls(d->status, "kv", d->server_tls); /* shared by both ports */
     struct tikv_kv_opts ko = {.engine = d->engine,
+                              .replica = d->replica,
                               .allowed_cn = d->cfg.security.cert_allowed_cn.items,
                               .n_allowed_cn = d->cfg.security.cert_allowed_cn.n,
                               .status = d->status,
@@ -165,6 +191,7 @@ static void stop(struct tikv_daemon *d)
 {
     tikv_pd_free(d->pd);
     tikv_kv_free(d->kv);     /* before the engine: its pending writes answer into the void */
+    replica_close(d->replica); /* runs the loop until Raft has closed */
     tikv_status_free(d->status);
     kv_engine_close(d->engine);
     cipherfile_keys_clear(&d->keys);

@@ -7,12 +7,15 @@
 #include <string.h>
 
 #include "log.h"
+#include "replica.h"
+#include "rio.h"
 #include "rpc.h"
 #include "tikv_import.h"
 
 struct tikv_kv {
     struct rpc_server *rpc;
     struct kv_engine *engine;
+    struct replica *replica; /* NULL: write to the engine directly */
     char **allowed;
     size_t n_allowed;
     struct tikv_status *status;
@@ -27,7 +30,7 @@ static const char *request_kind(const char *method)
 {
     static const char *const known[] = {"raw_get",  "raw_put",       "raw_delete",
                                         "raw_scan", "raw_batch_put", "status",
-                                        TIKV_IMPORT_METHOD};
+                                        TIKV_IMPORT_METHOD, RIO_METHOD};
     for (size_t i = 0; i < sizeof known / sizeof known[0]; i++)
         if (strcmp(method, known[i]) == 0)
             return known[i];
@@ -41,6 +44,8 @@ static enum rpc_status check_peer(const struct conn_peer *peer, const struct rpc
     struct tikv_kv *kv = arg;
     if (kv->status)
         tikv_status_count(kv->status, request_kind(req->method));
+    if (kv->replica && strcmp(req->method, RIO_METHOD) == 0)
+        return replica_check_peer(kv->replica, peer, msg, msglen);
     if (!peer->tls || peer->cn_allowed)
         return RPC_OK;
     rpc_cn_refusal(msg, msglen, peer->cn, kv->allowed, kv->n_allowed);
@@ -75,19 +80,81 @@ static void write_done(int status, const char *err, void *arg)
         rpc_reply(call, RPC_INTERNAL, err, NULL, 0);
 }
 
-/* Queues ops as one durable write answered from write_done. */
+/* Answers a request the replica did not take: NOT_LEADER carries the leader's address. */
+static void reply_replica(struct rpc_call *call, int st, const char *msg, const char *leader)
+{
+    struct rpc_buf addr = {leader ? leader : "", leader ? strlen(leader) : 0};
+    rpc_reply(call, (enum rpc_status)st, msg, &addr, st == RPC_NOT_LEADER ? 1 : 0);
+}
+
+static void replica_done(int st, const char *msg, const char *leader, void *arg)
+{
+    reply_replica(arg, st, msg, leader);
+}
+
+/* Queues ops as one durable write answered from write_done (or, replicated, replica_done). */
 static void write_ops(struct tikv_kv *kv, struct rpc_call *call, const struct kv_op *ops,
                       size_t n)
 {
     char err[256];
+    if (kv->replica) {
+        const char *leader;
+        int st = replica_write(kv->replica, ops, n, replica_done, call, err, sizeof err, &leader);
+        if (st != REPLICA_QUEUED)
+            reply_replica(call, st, err, leader);
+        return;
+    }
     if (kv_engine_write(kv->engine, ops, n, write_done, call, err, sizeof err) != 0)
         rpc_reply(call, strstr(err, "over") ? RPC_TOO_LARGE : RPC_INTERNAL, err, NULL, 0);
+}
+
+static void raw_get(struct rpc_call *call, const struct rpc_frame *req, void *arg);
+static void raw_scan(struct rpc_call *call, const struct rpc_frame *req, void *arg);
+
+struct read_wait {
+    struct tikv_kv *kv;
+    struct rpc_call *call;
+    rpc_handler_fn fn;
+};
+
+static void read_resume(int st, const char *msg, const char *leader, void *arg)
+{
+    struct read_wait *w = arg;
+    if (st == RPC_OK)
+        w->fn(w->call, rpc_call_request(w->call), w->kv);
+    else
+        reply_replica(w->call, st, msg, leader);
+    free(w);
+}
+
+/* True when a read may be served now; otherwise it is answered (NOT_LEADER) or resumed
+ * later, once the leader has applied everything committed. */
+static bool may_read(struct tikv_kv *kv, struct rpc_call *call, rpc_handler_fn fn)
+{
+    if (!kv->replica)
+        return true;
+    char msg[256];
+    const char *leader;
+    struct read_wait *w = malloc(sizeof *w);
+    if (!w) {
+        rpc_reply(call, RPC_INTERNAL, "out of memory", NULL, 0);
+        return false;
+    }
+    *w = (struct read_wait){kv, call, fn};
+    int st = replica_read(kv->replica, read_resume, w, msg, sizeof msg, &leader);
+    if (st == REPLICA_QUEUED)
+        return false;
+    free(w);
+    if (st == RPC_OK)
+        return true;
+    reply_replica(call, st, msg, leader);
+    return false;
 }
 
 static void raw_get(struct rpc_call *call, const struct rpc_frame *req, void *arg)
 {
     struct tikv_kv *kv = arg;
-    if (!has_args(call, req, 1))
+    if (!has_args(call, req, 1) || !may_read(kv, call, raw_get))
         return;
     const void *val;
     size_t vlen;
@@ -186,6 +253,8 @@ static void raw_scan(struct rpc_call *call, const struct rpc_frame *req, void *a
         rpc_reply(call, RPC_BAD_REQUEST, msg, NULL, 0);
         return;
     }
+    if (!may_read(kv, call, raw_scan))
+        return;
     const struct rpc_buf *start = &req->fields[0], *end = &req->fields[1];
     struct scan_out s = {calloc(2 * limit, sizeof *s.items), 0, 2 * limit, 0};
     if (!s.items) {
@@ -236,6 +305,17 @@ static void ingest_done(int status, const char *err, void *arg)
     free(job);
 }
 
+static void ingest_replicated(int st, const char *msg, const char *leader, void *arg)
+{
+    struct ingest_job *job = arg;
+    if (st == RPC_OK) {
+        ingest_done(0, NULL, job);
+        return;
+    }
+    reply_replica(job->call, st, msg, leader);
+    free(job);
+}
+
 /* Reads the request's bulk file with the store's keys: RPC_OK and *b, or the refusal. */
 static enum rpc_status read_bulk(struct tikv_kv *kv, const struct rpc_frame *req,
                                  struct tikv_import_batch *b, char *err, size_t errlen)
@@ -271,8 +351,18 @@ static void ingest(struct rpc_call *call, const struct rpc_frame *req, void *arg
         return;
     }
     struct ingest_job *job = malloc(sizeof *job);
+    const char *leader;
+    int st;
     if (!job) {
         rpc_reply(call, RPC_INTERNAL, "out of memory", NULL, 0);
+    } else if (kv->replica) { /* one replicated command */
+        *job = (struct ingest_job){call, b.n};
+        st = replica_write(kv->replica, b.ops, b.n, ingest_replicated, job, err, sizeof err,
+                           &leader);
+        if (st != REPLICA_QUEUED) {
+            free(job);
+            reply_replica(call, st, err, leader);
+        }
     } else {
         *job = (struct ingest_job){call, b.n};
         if (kv_engine_write(kv->engine, b.ops, b.n, ingest_done, job, err, sizeof err) != 0) {
@@ -291,6 +381,7 @@ struct tikv_kv *tikv_kv_new(struct event_base *base, const struct tikv_kv_opts *
     if (!kv)
         goto oom;
     kv->engine = o->engine;
+    kv->replica = o->replica;
     kv->status = o->status;
     kv->status_json = o->status_json;
     kv->status_arg = o->status_arg;
@@ -307,9 +398,10 @@ struct tikv_kv *tikv_kv_new(struct event_base *base, const struct tikv_kv_opts *
         {"raw_get", raw_get, kv},     {"raw_put", raw_put, kv},
         {"raw_delete", raw_delete, kv}, {"raw_batch_put", raw_batch_put, kv},
         {"raw_scan", raw_scan, kv},   {"status", status, kv},
-        {TIKV_IMPORT_METHOD, ingest, kv},
+        {TIKV_IMPORT_METHOD, ingest, kv}, {RIO_METHOD, replica_rpc_handler, o->replica},
     };
-    struct rpc_server_opts so = {methods, sizeof methods / sizeof methods[0], check_peer, kv, 0};
+    size_t n_methods = sizeof methods / sizeof methods[0] - (o->replica ? 0 : 1);
+    struct rpc_server_opts so = {methods, n_methods, check_peer, kv, 0};
     if (!(kv->rpc = rpc_server_new(base, &so)))
         goto oom;
     if (rpc_server_listen(kv->rpc, host, port, tls, err, errlen) != 0) {

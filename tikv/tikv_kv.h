@@ -19,6 +19,9 @@
  *   UNAUTHENTICATED with TiKV's words: "Common name check fail, reason: x509_common_name from
  *   peer is X, cert_allowed_cn: {"a", "b"}" (the handshake itself succeeds, as in real TiKV:
  *   the server ctx must use TLS_CN_SERVICE). An empty list lets everyone in.
+ * - With a replica (opts.replica): a store that does not lead region 1 answers reads and
+ *   writes NOT_LEADER with the leader's address as result 0 ("" when unknown); a write is
+ *   answered OK once replicated to a majority (see replica.h). "status" is served anyway.
  * - Bad arguments get BAD_REQUEST naming what is wrong; an engine failure INTERNAL with its
  *   reason. Requests are pipelined: writes complete in order, replies go by id.
  * - Each request is counted by kind in the status port's /metrics (status may be NULL).
@@ -33,6 +36,8 @@
 #include <stddef.h>
 
 #include "kv_engine.h"
+
+struct replica;
 #include "tikv_status.h"
 #include "tls.h"
 
@@ -42,6 +47,10 @@ struct tikv_kv;
 
 struct tikv_kv_opts {
     struct kv_engine *engine;
+    /* The store's replica of region 1 (replica.h): writes are proposed through it, reads
+     * served only by its leader, and "raft_message" (store-to-store) is served and checked
+     * by it. NULL: a store without replication, writing to the engine directly. */
+    struct replica *replica;
     char *const *allowed_cn; /* copied */
     size_t n_allowed_cn;
     struct tikv_status *status; /* counters; may be NULL */

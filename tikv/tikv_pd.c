@@ -25,6 +25,7 @@ struct tikv_pd {
     uint64_t store_id;
     unsigned failures; /* in a row, for the log */
     bool refused, busy;
+    bool bad_region_logged;
     char last_answer[300];
 };
 
@@ -106,6 +107,52 @@ static void pd_message(const char *body, size_t len, char *out, size_t outlen)
         out[--n] = '\0';
 }
 
+static int parse_peer(json_t *j, struct tikv_pd_peer *out)
+{
+    json_t *id = json_object_get(j, "id"), *store = json_object_get(j, "store_id");
+    const char *addr = json_string_value(json_object_get(j, "address"));
+    if (!json_is_integer(id) || !json_is_integer(store) || json_integer_value(id) <= 0 ||
+        json_integer_value(store) <= 0 || !addr || !*addr || strlen(addr) > TIKV_PD_ADDR_MAX ||
+        !strchr(addr, ':'))
+        return -1;
+    out->id = (uint64_t)json_integer_value(id);
+    out->store_id = (uint64_t)json_integer_value(store);
+    snprintf(out->address, sizeof out->address, "%s", addr);
+    return 0;
+}
+
+static int parse_region(json_t *j, struct tikv_pd_region *out)
+{
+    json_t *peers = json_object_get(j, "peers");
+    json_int_t id = json_integer_value(json_object_get(j, "id"));
+    json_int_t conf_ver =
+        json_integer_value(json_object_get(json_object_get(j, "epoch"), "conf_ver"));
+    size_t n = json_array_size(peers);
+    if (id <= 0 || conf_ver <= 0 || n == 0 || n > TIKV_PD_MAX_PEERS)
+        return -1;
+    *out = (struct tikv_pd_region){(uint64_t)id, (uint64_t)conf_ver, n, {{0}}};
+    for (size_t i = 0; i < n; i++)
+        if (parse_peer(json_array_get(peers, i), &out->peers[i]) != 0)
+            return -1;
+    return 0;
+}
+
+/* Hands the reply's "region" (if any) to on_region. */
+static void take_region(struct tikv_pd *p, json_t *reply)
+{
+    json_t *j = json_object_get(reply, "region");
+    struct tikv_pd_region region;
+    if (!j || !p->cb.on_region)
+        return;
+    if (parse_region(j, &region) != 0) {
+        if (!p->bad_region_logged)
+            log_warnx("PD %s sent a malformed region; ignoring it", p->urls[p->current]);
+        p->bad_region_logged = true;
+        return;
+    }
+    p->cb.on_region(&region, p->cb.arg);
+}
+
 static void on_register_reply(int status, const char *body, size_t len, const char *err,
                               void *arg)
 {
@@ -115,8 +162,8 @@ static void on_register_reply(int status, const char *body, size_t len, const ch
     if (status == 200) {
         json_t *v = json_loadb(body, len, 0, NULL);
         json_int_t id = json_integer_value(json_object_get(v, "store_id"));
-        json_decref(v);
         if (id <= 0) {
+            json_decref(v);
             exchange_failed(p, "registration", "PD's answer has no store_id");
             return;
         }
@@ -126,6 +173,8 @@ static void on_register_reply(int status, const char *body, size_t len, const ch
                  (unsigned long long)p->store_id);
         if (p->cb.on_registered)
             p->cb.on_registered(p->store_id, p->cb.arg);
+        take_region(p, v);
+        json_decref(v);
         schedule(p, TIKV_PD_HEARTBEAT_MS);
         return;
     }
@@ -158,6 +207,9 @@ static void on_heartbeat_reply(int status, const char *body, size_t len, const c
     char msg[300];
     if (status == 200) {
         answered(p);
+        json_t *v = json_loadb(body, len, 0, NULL);
+        take_region(p, v);
+        json_decref(v);
         schedule(p, TIKV_PD_HEARTBEAT_MS);
         return;
     }
@@ -197,6 +249,10 @@ static void send_heartbeat(struct tikv_pd *p)
                           "capacity", (json_int_t)st.capacity, "available",
                           (json_int_t)st.available, "used_size", (json_int_t)st.used_size,
                           "region_count", (json_int_t)st.region_count);
+    if (b && st.leader_of) {
+        json_object_set_new(b, "leader_of", json_pack("[I]", (json_int_t)st.leader_of));
+        json_object_set_new(b, "term", json_integer((json_int_t)st.term));
+    }
     char *text = b ? json_dumps(b, JSON_COMPACT) : NULL;
     json_decref(b);
     if (text && http_client_request(p->clients[p->current], EVHTTP_REQ_POST,

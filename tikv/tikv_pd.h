@@ -16,6 +16,11 @@
  * - A refusal is final: an answer 400-499 to the registration (409: this store's encryption
  *   state differs from the cluster's, as TiDB documents: all TiKV instances or none) calls
  *   on_refused with PD's message; the daemon stops on it.
+ * - Region: when a register or heartbeat reply carries PD's "region" object (this store is one
+ *   of the region's peers; docs/replication.md section 6), on_region runs with it parsed.
+ *   A malformed region (not 1 to TIKV_PD_MAX_PEERS peers with ids and host:port addresses)
+ *   is logged once and ignored. A heartbeat carries "leader_of":[region],"term":T when the
+ *   stats callback sets leader_of (this store leads that region in Raft term T).
  * - tikv_pd_store_id is 0 until registered. Not thread-safe (one event loop).
  */
 #ifndef TISIM_TIKV_PD_H
@@ -38,14 +43,33 @@ struct tikv_pd_store {
     bool encrypted;
 };
 
+#define TIKV_PD_MAX_PEERS 3
+#define TIKV_PD_ADDR_MAX 255
+
 struct tikv_pd_stats {
     uint64_t capacity, available, used_size, region_count;
+    uint64_t leader_of; /* the region this store leads, 0: none */
+    uint64_t term;      /* its Raft term, with leader_of */
+};
+
+struct tikv_pd_peer {
+    uint64_t id;       /* PD's peer id */
+    uint64_t store_id; /* the Raft server id */
+    char address[TIKV_PD_ADDR_MAX + 1];
+};
+
+struct tikv_pd_region {
+    uint64_t id;
+    uint64_t conf_ver;
+    size_t n_peers;
+    struct tikv_pd_peer peers[TIKV_PD_MAX_PEERS];
 };
 
 struct tikv_pd_callbacks {
     void (*on_registered)(uint64_t store_id, void *arg);
     void (*on_refused)(const char *why, void *arg);
     void (*stats)(struct tikv_pd_stats *out, void *arg); /* may be NULL: zeros */
+    void (*on_region)(const struct tikv_pd_region *region, void *arg); /* may be NULL */
     void *arg;
 };
 

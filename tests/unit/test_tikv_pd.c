@@ -106,7 +106,16 @@ static int group_teardown(void **state)
 struct store_events {
     uint64_t registered;
     char refused[600];
+    unsigned regions; /* region objects received */
+    struct tikv_pd_region region;
 };
+
+static void on_region(const struct tikv_pd_region *r, void *arg)
+{
+    struct store_events *ev = arg;
+    ev->regions++;
+    ev->region = *r;
+}
 
 static void on_registered(uint64_t id, void *arg)
 {
@@ -126,6 +135,8 @@ static void stats(struct tikv_pd_stats *out, void *arg)
     out->available = 900;
     out->used_size = 100;
     out->region_count = 1;
+    out->leader_of = 1; /* this store says it leads region 1 in term 3 */
+    out->term = 3;
 }
 
 static void run_until(struct event_base *base, bool (*done)(void *), void *arg, int ms)
@@ -180,7 +191,8 @@ static void test_register_heartbeat_and_encryption_rule(void **state)
     snprintf(endpoints, sizeof endpoints, "https://127.0.0.1:%d, https://127.0.0.1:%d",
              g_port + 2, g_port);
     struct store_events ev1 = {0};
-    struct tikv_pd_callbacks cb = {on_registered, on_refused, stats, &ev1};
+    struct tikv_pd_callbacks cb = {.on_registered = on_registered, .on_refused = on_refused,
+                                   .stats = stats, .on_region = on_region, .arg = &ev1};
     struct tikv_pd_store st = {"127.0.0.1:20160", "127.0.0.1:20180", "test", false};
     struct tikv_pd *p = tikv_pd_new(base, endpoints, tls, &st, &cb, err, sizeof err);
     assert_non_null(p);
@@ -214,9 +226,23 @@ static void test_register_heartbeat_and_encryption_rule(void **state)
     assert_contains(f.body, "\"encrypted\": false");
     assert_contains(f.body, "\"capacity\": 1000");
 
+    /* the first store is region 1's only peer: the reply said so, with its address */
+    assert_true(ev1.regions >= 1);
+    assert_int_equal(ev1.region.id, 1);
+    assert_int_equal(ev1.region.n_peers, 1);
+    assert_int_equal(ev1.region.peers[0].store_id, 1);
+    assert_string_equal(ev1.region.peers[0].address, "127.0.0.1:20160");
+    /* and its heartbeats' leader_of made it the region's leader in PD */
+    memset(&f, 0, sizeof f);
+    http_client_request(c, EVHTTP_REQ_GET, "/pd/api/v1/region/id/1", NULL, 0, on_fetch, &f);
+    run_until(base, fetched, &f, 5000);
+    assert_int_equal(f.status, 200);
+    assert_contains(f.body, "\"leader\": {");
+
     /* a second store that encrypts, in a cluster whose first store does not: refused */
     struct store_events ev2 = {0};
-    struct tikv_pd_callbacks cb2 = {on_registered, on_refused, stats, &ev2};
+    struct tikv_pd_callbacks cb2 = {.on_registered = on_registered, .on_refused = on_refused,
+                                    .stats = stats, .on_region = on_region, .arg = &ev2};
     struct tikv_pd_store st2 = {"127.0.0.1:20162", "127.0.0.1:20182", "test", true};
     struct tikv_pd *p2 = tikv_pd_new(base, want, tls, &st2, &cb2, err, sizeof err);
     assert_non_null(p2);
@@ -225,6 +251,7 @@ static void test_register_heartbeat_and_encryption_rule(void **state)
     assert_int_equal(ev2.registered, 0);
     assert_contains(ev2.refused, "refused this store (HTTP 409)");
     assert_contains(ev2.refused, "encrypt");
+    assert_int_equal(ev2.regions, 0); /* a refused store learns no region */
 
     tikv_pd_free(p2);
     http_client_free(c);
@@ -241,7 +268,8 @@ static void test_bad_endpoint_lists(void **state)
     struct tls_ctx *tls = client_ctx("tikv-server");
     char err[600];
     struct store_events ev = {0};
-    struct tikv_pd_callbacks cb = {on_registered, on_refused, NULL, &ev};
+    struct tikv_pd_callbacks cb = {.on_registered = on_registered, .on_refused = on_refused,
+                                   .arg = &ev};
     struct tikv_pd_store st = {"127.0.0.1:20160", "127.0.0.1:20180", "test", false};
     assert_null(tikv_pd_new(base, "https://127.0.0.1:1,,https://127.0.0.1:2", tls, &st, &cb, err,
                             sizeof err));

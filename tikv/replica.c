@@ -1,0 +1,662 @@
+/* replica.c — region 1's replica on this store: libraft on rio, applying to the engine. See
+ * replica.h and docs/replication.md. */
+#include "replica.h"
+
+#include <limits.h>
+#include <raft.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "bytes.h"
+#include "log.h"
+#include "rio.h"
+#include "rseal.h"
+#include "rstore.h"
+
+#define COMMAND_VERSION 1
+#define COMMAND_HDR 9 /* u8 version | u64 index (little-endian, as the engine's records) */
+#define CHANGE_RETRY_MS 2000
+#define MAX_REFUSED 4
+
+struct waiter {
+    struct waiter *next;
+    replica_cb cb;
+    void *arg;
+};
+
+struct write_req {
+    struct raft_apply req; /* first: the callback gets it back */
+    replica_cb cb;
+    void *arg;
+};
+
+struct refused_caller {
+    char addr[64];
+    char cn[256];
+};
+
+struct replica {
+    struct event_base *base;
+    struct kv_engine *engine;
+    char addr[RIO_ADDR_MAX + 1];
+    struct tls_ctx *client_tls;
+    unsigned election_ms, heartbeat_ms;
+    struct rseal *seal;
+    struct rstore *store; /* until rio takes it */
+    struct rio *rio;
+    struct raft raft;
+    struct raft_fsm fsm;
+    struct rio_policy policy;
+    bool started, closed;
+    uint64_t store_id;
+    struct tikv_pd_region region;
+    bool have_region;
+    struct event *watch;
+    /* reads: a barrier of the current term must apply before this leader serves any */
+    raft_term barrier_term;
+    raft_index barrier_index; /* applied: everything before it is too (raft's last_applied
+                                 moves past it only after its callback returns) */
+    bool barrier_pending;
+    struct raft_barrier barrier;
+    struct waiter *waiters, **waiters_tail;
+    /* membership: one change at a time */
+    bool change_pending;
+    struct raft_change change;
+    uint64_t change_id;
+    const char *change_what;
+    struct timeval change_after;
+    int change_failed_rv; /* the last failure logged, to log each kind once */
+    /* what the log said last, to say it again only on a change */
+    int logged_state;
+    raft_term logged_term;
+    raft_id logged_leader;
+    struct refused_caller refused[MAX_REFUSED];
+    size_t n_refused;
+};
+
+/* ---- the state machine ----------------------------------------------------------------- */
+
+static int fsm_apply(struct raft_fsm *fsm, const struct raft_buffer *buf, void **result)
+{
+    struct replica *r = fsm->data;
+    const uint8_t *p = buf->base;
+    char err[256];
+    *result = NULL;
+    if (buf->len < COMMAND_HDR || p[0] != COMMAND_VERSION ||
+        kv_engine_check_ops(p + COMMAND_HDR, buf->len - COMMAND_HDR) != 0) {
+        log_error("region %d: skipping a malformed command of %zu bytes", REPLICA_REGION_ID,
+                  buf->len);
+        return 0;
+    }
+    uint64_t index = bytes_get_le64(p + 1);
+    if (index <= kv_engine_applied_index(r->engine))
+        return 0; /* applied before a restart */
+    if (kv_engine_apply(r->engine, index, p + COMMAND_HDR, buf->len - COMMAND_HDR, err,
+                        sizeof err) != 0)
+        fatalx("region %d: cannot apply command %llu: %s", REPLICA_REGION_ID,
+               (unsigned long long)index, err);
+    return 0;
+}
+
+/* Snapshots are not built (docs/replication.md): the threshold keeps raft from asking. */
+static int fsm_snapshot(struct raft_fsm *fsm, struct raft_buffer *bufs[], unsigned *n)
+{
+    (void)fsm;
+    (void)bufs;
+    (void)n;
+    return RAFT_NOTFOUND;
+}
+
+static int fsm_restore(struct raft_fsm *fsm, struct raft_buffer *buf)
+{
+    (void)fsm;
+    (void)buf;
+    return RAFT_NOTFOUND;
+}
+
+/* ---- who leads ----------------------------------------------------------------------- */
+
+static bool leads(struct replica *r)
+{
+    return r->started && raft_state(&r->raft) == RAFT_LEADER;
+}
+
+static const char *leader_address(struct replica *r)
+{
+    raft_id id = 0;
+    const char *addr = NULL;
+    if (r->started)
+        raft_leader(&r->raft, &id, &addr);
+    return addr ? addr : "";
+}
+
+static int not_leader(struct replica *r, char *msg, size_t msglen, const char **leader)
+{
+    *leader = leader_address(r);
+    if (!r->started)
+        snprintf(msg, msglen, "this store holds no replica of region %d%s", REPLICA_REGION_ID,
+                 r->have_region || !r->store_id ? " yet" : "");
+    else if (**leader)
+        snprintf(msg, msglen, "this store is not the leader of region %d; the leader is %s",
+                 REPLICA_REGION_ID, *leader);
+    else
+        snprintf(msg, msglen, "region %d has no leader right now (an election is under way)",
+                 REPLICA_REGION_ID);
+    return RPC_NOT_LEADER;
+}
+
+/* ---- writes -------------------------------------------------------------------------- */
+
+static void on_applied(struct raft_apply *req, int status, void *result)
+{
+    (void)result;
+    struct write_req *w = (struct write_req *)req;
+    struct replica *r = w->req.data;
+    char msg[200];
+    const char *leader = "";
+    int st = RPC_OK;
+    if (status == RAFT_LEADERSHIPLOST || status == RAFT_NOTLEADER) {
+        st = not_leader(r, msg, sizeof msg, &leader);
+        snprintf(msg, sizeof msg, "leadership changed before the write committed: its outcome "
+                 "is unknown, retry it");
+    } else if (status != 0) {
+        st = RPC_INTERNAL;
+        snprintf(msg, sizeof msg, status == RAFT_SHUTDOWN || status == RAFT_CANCELED
+                                      ? "the store is stopping"
+                                      : "the write failed: %s", raft_strerror(status));
+    }
+    w->cb(st, st == RPC_OK ? NULL : msg, leader, w->arg);
+    free(w);
+}
+
+/* A raft_malloc'd command holding ops; NULL with the status and msg when over a limit. */
+static uint8_t *encode_command(struct replica *r, const struct kv_op *ops, size_t n,
+                               size_t *len, int *st, char *msg, size_t msglen)
+{
+    size_t total = COMMAND_HDR;
+    for (size_t i = 0; i < n; i++) {
+        if (ops[i].klen == 0 || ops[i].klen > KV_ENGINE_MAX_KEY ||
+            (ops[i].type == KV_OP_PUT && ops[i].vlen > KV_ENGINE_MAX_VALUE)) {
+            *st = RPC_TOO_LARGE;
+            snprintf(msg, msglen, "operation %zu: an empty key, a key over %u bytes or a value "
+                     "over %u bytes", i, KV_ENGINE_MAX_KEY, KV_ENGINE_MAX_VALUE);
+            return NULL;
+        }
+        total += kv_engine_op_size(&ops[i]);
+    }
+    if (n == 0 || total > REPLICA_MAX_COMMAND) {
+        *st = n == 0 ? RPC_BAD_REQUEST : RPC_TOO_LARGE;
+        snprintf(msg, msglen, n == 0 ? "a write needs at least one operation"
+                              : "a write of %zu bytes is over the replicated limit of %u bytes; "
+                                "split it", total, REPLICA_MAX_COMMAND);
+        return NULL;
+    }
+    uint8_t *buf = raft_malloc(total);
+    if (!buf) {
+        *st = RPC_INTERNAL;
+        snprintf(msg, msglen, "out of memory");
+        return NULL;
+    }
+    buf[0] = COMMAND_VERSION;
+    bytes_put_le64(buf + 1, raft_last_index(&r->raft) + 1); /* the index it will get */
+    uint8_t *p = buf + COMMAND_HDR;
+    for (size_t i = 0; i < n; i++)
+        p = kv_engine_encode_op(&ops[i], p);
+    *len = total;
+    return buf;
+}
+
+int replica_write(struct replica *r, const struct kv_op *ops, size_t n, replica_cb cb, void *arg,
+                  char *msg, size_t msglen, const char **leader)
+{
+    *leader = "";
+    if (!leads(r))
+        return not_leader(r, msg, msglen, leader);
+    int st = RPC_INTERNAL;
+    size_t len = 0;
+    uint8_t *cmd = encode_command(r, ops, n, &len, &st, msg, msglen);
+    struct write_req *w = cmd ? calloc(1, sizeof *w) : NULL;
+    if (!w) {
+        if (cmd)
+            snprintf(msg, msglen, "out of memory");
+        raft_free(cmd);
+        return st;
+    }
+    *w = (struct write_req){.req = {.data = r}, .cb = cb, .arg = arg};
+    struct raft_buffer buf = {cmd, len};
+    int rv = raft_apply(&r->raft, &w->req, &buf, 1, on_applied);
+    if (rv == 0)
+        return REPLICA_QUEUED;
+    raft_free(cmd);
+    free(w);
+    if (rv == RAFT_NOTLEADER || rv == RAFT_LEADERSHIPLOST)
+        return not_leader(r, msg, msglen, leader);
+    snprintf(msg, msglen, "cannot propose the write: %s", raft_strerror(rv));
+    return RPC_INTERNAL;
+}
+
+/* ---- reads --------------------------------------------------------------------------- */
+
+static bool read_ready(struct replica *r)
+{
+    raft_index applied = raft_last_applied(&r->raft);
+    if (r->barrier_index > applied)
+        applied = r->barrier_index;
+    return leads(r) && r->barrier_term == r->raft.current_term &&
+           applied >= r->raft.commit_index;
+}
+
+static void wake_waiters(struct replica *r, int st, const char *msg)
+{
+    struct waiter *w = r->waiters;
+    r->waiters = NULL;
+    r->waiters_tail = &r->waiters;
+    while (w) {
+        struct waiter *next = w->next;
+        w->cb(st, msg, leader_address(r), w->arg);
+        free(w);
+        w = next;
+    }
+}
+
+static void on_barrier(struct raft_barrier *req, int status)
+{
+    struct replica *r = req->data;
+    r->barrier_pending = false;
+    if (status == 0 && leads(r)) {
+        r->barrier_term = r->raft.current_term;
+        r->barrier_index = req->index;
+        wake_waiters(r, RPC_OK, NULL);
+        return;
+    }
+    char msg[200];
+    const char *leader;
+    int st = status == RAFT_SHUTDOWN || status == RAFT_CANCELED ? RPC_INTERNAL
+                                                                : not_leader(r, msg, sizeof msg,
+                                                                             &leader);
+    if (st == RPC_INTERNAL)
+        snprintf(msg, sizeof msg, "the store is stopping");
+    wake_waiters(r, st, msg);
+}
+
+static void issue_barrier(struct replica *r)
+{
+    if (r->barrier_pending || !leads(r))
+        return;
+    r->barrier = (struct raft_barrier){.data = r};
+    int rv = raft_barrier(&r->raft, &r->barrier, on_barrier);
+    if (rv == 0)
+        r->barrier_pending = true;
+    else
+        log_warnx("region %d: cannot append a barrier: %s", REPLICA_REGION_ID,
+                  raft_strerror(rv));
+}
+
+int replica_read(struct replica *r, replica_cb cb, void *arg, char *msg, size_t msglen,
+                 const char **leader)
+{
+    *leader = "";
+    if (!leads(r))
+        return not_leader(r, msg, msglen, leader);
+    if (read_ready(r))
+        return RPC_OK;
+    struct waiter *w = calloc(1, sizeof *w);
+    if (!w) {
+        snprintf(msg, msglen, "out of memory");
+        return RPC_INTERNAL;
+    }
+    *w = (struct waiter){NULL, cb, arg};
+    *r->waiters_tail = w;
+    r->waiters_tail = &w->next;
+    issue_barrier(r);
+    return REPLICA_QUEUED;
+}
+
+/* ---- membership ----------------------------------------------------------------------- */
+
+static const struct raft_server *find_server(struct replica *r, uint64_t id)
+{
+    for (unsigned i = 0; i < r->raft.configuration.n; i++)
+        if (r->raft.configuration.servers[i].id == id)
+            return &r->raft.configuration.servers[i];
+    return NULL;
+}
+
+static void change_later(struct replica *r)
+{
+    struct timeval now, wait = {CHANGE_RETRY_MS / 1000, (CHANGE_RETRY_MS % 1000) * 1000};
+    event_base_gettimeofday_cached(r->base, &now);
+    timeradd(&now, &wait, &r->change_after);
+}
+
+static void on_changed(struct raft_change *req, int status)
+{
+    struct replica *r = req->data;
+    r->change_pending = false;
+    if (status == 0) {
+        log_info("region %d: store %llu %s", REPLICA_REGION_ID,
+                 (unsigned long long)r->change_id, r->change_what);
+        r->change_failed_rv = 0;
+        return;
+    }
+    if (status != r->change_failed_rv)
+        log_warnx("region %d: store %llu could not be %s: %s (retrying every %d s)",
+                  REPLICA_REGION_ID, (unsigned long long)r->change_id, r->change_what,
+                  raft_strerror(status), CHANGE_RETRY_MS / 1000);
+    r->change_failed_rv = status;
+    change_later(r);
+}
+
+static void start_change(struct replica *r, const struct tikv_pd_peer *p, bool add)
+{
+    r->change = (struct raft_change){.data = r};
+    r->change_id = p->store_id;
+    r->change_what = add ? "added to the group (catching up)" : "promoted to voter";
+    int rv = add ? raft_add(&r->raft, &r->change, p->store_id, p->address, on_changed)
+                 : raft_assign(&r->raft, &r->change, p->store_id, RAFT_VOTER, on_changed);
+    if (rv == 0) {
+        r->change_pending = true;
+        return;
+    }
+    on_changed(&r->change, rv);
+}
+
+/* The leader brings one peer PD lists (and Raft lacks) closer to being a voter. */
+static void step_membership(struct replica *r)
+{
+    struct timeval now;
+    event_base_gettimeofday_cached(r->base, &now);
+    if (!leads(r) || !r->have_region || r->change_pending || timercmp(&now, &r->change_after, <))
+        return;
+    for (size_t i = 0; i < r->region.n_peers; i++) {
+        const struct tikv_pd_peer *p = &r->region.peers[i];
+        const struct raft_server *s = find_server(r, p->store_id);
+        if (!s || s->role != RAFT_VOTER) {
+            start_change(r, p, s == NULL);
+            return;
+        }
+    }
+}
+
+/* ---- the watch: role changes, the leader's barrier, membership ------------------------ */
+
+static void log_role(struct replica *r)
+{
+    int state = raft_state(&r->raft);
+    raft_id leader = 0;
+    const char *addr = NULL;
+    raft_leader(&r->raft, &leader, &addr);
+    if (state == r->logged_state && r->raft.current_term == r->logged_term &&
+        leader == r->logged_leader)
+        return;
+    if (state == RAFT_LEADER)
+        log_info("region %d: this store (%llu) leads, term %llu", REPLICA_REGION_ID,
+                 (unsigned long long)r->store_id, (unsigned long long)r->raft.current_term);
+    else if (leader)
+        log_info("region %d: following store %llu (%s), term %llu", REPLICA_REGION_ID,
+                 (unsigned long long)leader, addr ? addr : "?",
+                 (unsigned long long)r->raft.current_term);
+    else if (state == RAFT_CANDIDATE)
+        log_info("region %d: no leader; this store stands for election, term %llu",
+                 REPLICA_REGION_ID, (unsigned long long)r->raft.current_term);
+    r->logged_state = state;
+    r->logged_term = r->raft.current_term;
+    r->logged_leader = leader;
+}
+
+static void on_watch(evutil_socket_t fd, short what, void *arg)
+{
+    (void)fd;
+    (void)what;
+    struct replica *r = arg;
+    if (!r->started || r->closed)
+        return;
+    log_role(r);
+    if (leads(r) && r->barrier_term != r->raft.current_term)
+        issue_barrier(r);
+    step_membership(r);
+}
+
+/* ---- start ---------------------------------------------------------------------------- */
+
+static bool lists(const struct tikv_pd_region *region, uint64_t store_id)
+{
+    for (size_t i = 0; i < region->n_peers; i++)
+        if (region->peers[i].store_id == store_id)
+            return true;
+    return false;
+}
+
+static int bootstrap(struct replica *r)
+{
+    struct raft_configuration conf;
+    raft_configuration_init(&conf);
+    int rv = raft_configuration_add(&conf, r->store_id, r->addr, RAFT_VOTER);
+    if (rv == 0)
+        rv = raft_bootstrap(&r->raft, &conf);
+    raft_configuration_close(&conf);
+    if (rv == 0)
+        log_info("region %d: bootstrapped with this store (%llu) as its only voter",
+                 REPLICA_REGION_ID, (unsigned long long)r->store_id);
+    return rv == RAFT_CANTBOOTSTRAP ? 0 : rv;
+}
+
+static void start_raft(struct replica *r)
+{
+    char err[300];
+    struct rio_opts o = {.base = r->base, .client_tls = r->client_tls,
+                         .region_id = REPLICA_REGION_ID};
+    r->rio = rio_new(&o, r->store, err, sizeof err);
+    r->store = NULL; /* rio owns it, also on failure */
+    if (!r->rio)
+        fatalx("region %d: cannot start Raft: %s", REPLICA_REGION_ID, err);
+    int rv = raft_init(&r->raft, rio_raft_io(r->rio), &r->fsm, r->store_id, r->addr);
+    if (rv != 0)
+        fatalx("region %d: cannot start Raft: %s", REPLICA_REGION_ID, raft_strerror(rv));
+    r->raft.data = r;
+    raft_set_election_timeout(&r->raft, r->election_ms);
+    raft_set_heartbeat_timeout(&r->raft, r->heartbeat_ms);
+    raft_set_pre_vote(&r->raft, true);
+    raft_set_snapshot_threshold(&r->raft, UINT_MAX); /* no snapshots yet */
+    bool first = r->region.peers[0].store_id == r->store_id;
+    if (first && (rv = bootstrap(r)) != 0)
+        fatalx("region %d: cannot bootstrap: %s", REPLICA_REGION_ID, raft_strerror(rv));
+    if ((rv = raft_start(&r->raft)) != 0)
+        fatalx("region %d: cannot start Raft: %s", REPLICA_REGION_ID, raft_errmsg(&r->raft));
+    r->started = true;
+    struct timeval tick = {0, (suseconds_t)r->heartbeat_ms * 1000};
+    evtimer_add(r->watch, &tick);
+    log_info("region %d: Raft started as store %llu at %s (%zu peer%s in PD)",
+             REPLICA_REGION_ID, (unsigned long long)r->store_id, r->addr, r->region.n_peers,
+             r->region.n_peers == 1 ? "" : "s");
+}
+
+void replica_on_region(struct replica *r, uint64_t store_id,
+                       const struct tikv_pd_region *region)
+{
+    if (r->closed || region->id != REPLICA_REGION_ID || !lists(region, store_id))
+        return;
+    if (r->started && store_id != r->store_id) {
+        log_warnx("region %d: PD now calls this store %llu, Raft runs as %llu; ignoring",
+                  REPLICA_REGION_ID, (unsigned long long)store_id,
+                  (unsigned long long)r->store_id);
+        return;
+    }
+    r->region = *region;
+    r->have_region = true;
+    r->store_id = store_id;
+    if (!r->started)
+        start_raft(r);
+    step_membership(r);
+}
+
+/* ---- store-to-store ------------------------------------------------------------------- */
+
+void replica_rpc_handler(struct rpc_call *call, const struct rpc_frame *req, void *arg)
+{
+    struct replica *r = arg;
+    if (r->started && !r->closed)
+        rio_rpc_handler(call, req, r->rio);
+    else
+        rpc_reply(call, RPC_NOT_FOUND, "Raft is not running on this store yet", NULL, 0);
+}
+
+static void note_refused(struct replica *r, const struct conn_peer *peer)
+{
+    for (size_t i = 0; i < r->n_refused; i++)
+        if (strcmp(r->refused[i].addr, peer->addr) == 0)
+            return;
+    struct refused_caller *c = &r->refused[r->n_refused < MAX_REFUSED ? r->n_refused++
+                                                                      : MAX_REFUSED - 1];
+    snprintf(c->addr, sizeof c->addr, "%s", peer->addr);
+    snprintf(c->cn, sizeof c->cn, "%s", peer->cn);
+}
+
+enum rpc_status replica_check_peer(struct replica *r, const struct conn_peer *peer, char *msg,
+                                   size_t msglen)
+{
+    enum rpc_status st = rio_check_peer(&r->policy, peer, msg, msglen);
+    if (st != RPC_OK)
+        note_refused(r, peer);
+    return st;
+}
+
+/* ---- status --------------------------------------------------------------------------- */
+
+const char *replica_role(struct replica *r)
+{
+    if (!r->started)
+        return "none";
+    switch (raft_state(&r->raft)) {
+    case RAFT_LEADER:
+        return "leader";
+    case RAFT_CANDIDATE:
+        return "candidate";
+    default:
+        return "follower";
+    }
+}
+
+uint64_t replica_leader_term(struct replica *r)
+{
+    return leads(r) ? r->raft.current_term : 0;
+}
+
+static const char *member_role(struct replica *r, uint64_t id)
+{
+    const struct raft_server *s = find_server(r, id);
+    if (!s)
+        return "not in the group";
+    return s->role == RAFT_VOTER ? "voter" : s->role == RAFT_STANDBY ? "standby" : "catching up";
+}
+
+static json_t *peer_json(struct replica *r, const struct tikv_pd_peer *p,
+                         const struct rio_link_info *links, size_t n_links)
+{
+    const struct rio_link_info *l = NULL;
+    for (size_t i = 0; i < n_links; i++)
+        if (links[i].id == p->store_id)
+            l = &links[i];
+    const char *link = !l || l->link == RIO_LINK_NONE ? "connecting" : rio_link_name(l->link);
+    json_t *j = json_pack("{s:I, s:s, s:s, s:s}", "store_id", (json_int_t)p->store_id, "address",
+                          p->address, "member", member_role(r, p->store_id), "link", link);
+    if (j && l && l->reason[0])
+        json_object_set_new(j, "reason", json_string(l->reason));
+    return j;
+}
+
+json_t *replica_status_json(struct replica *r)
+{
+    json_t *peers = json_array(), *refused = json_array();
+    struct rio_link_info links[TIKV_PD_MAX_PEERS * 2];
+    size_t n_links = r->started ? rio_links(r->rio, links, sizeof links / sizeof links[0]) : 0;
+    for (size_t i = 0; r->have_region && i < r->region.n_peers; i++)
+        if (r->region.peers[i].store_id != r->store_id)
+            json_array_append_new(peers, peer_json(r, &r->region.peers[i], links, n_links));
+    for (size_t i = 0; i < r->n_refused; i++)
+        json_array_append_new(refused, json_pack("{s:s, s:s}", "address", r->refused[i].addr,
+                                                 "cn", r->refused[i].cn));
+    return json_pack("{s:i, s:s, s:I, s:s, s:I, s:I, s:o, s:o}", "region_id", REPLICA_REGION_ID,
+                     "role", replica_role(r), "term",
+                     (json_int_t)(r->started ? r->raft.current_term : 0), "leader",
+                     leader_address(r), "applied_index",
+                     (json_int_t)(r->started ? raft_last_applied(&r->raft) : 0), "commit_index",
+                     (json_int_t)(r->started ? r->raft.commit_index : 0), "peers", peers,
+                     "refused_callers", refused);
+}
+
+/* ---- life cycle ----------------------------------------------------------------------- */
+
+static int open_store(struct replica *r, const char *data_dir, const struct cipher_keys *keys,
+                      char *err, size_t errlen)
+{
+    char dir[PATH_MAX];
+    if (snprintf(dir, sizeof dir, "%s/raft", data_dir) >= (int)sizeof dir) {
+        snprintf(err, errlen, "data dir path too long");
+        return -1;
+    }
+    struct rstore_sealer sealer;
+    if (keys) {
+        if (!(r->seal = rseal_new(keys, err, errlen)))
+            return -1;
+        sealer = rseal_sealer(r->seal);
+    }
+    r->store = rstore_open(dir, keys ? &sealer : NULL, err, errlen);
+    if (!r->store)
+        return -1;
+    if (*rstore_note(r->store))
+        log_warnx("Raft log %s: %s", dir, rstore_note(r->store));
+    return 0;
+}
+
+struct replica *replica_new(const struct replica_opts *o, char *err, size_t errlen)
+{
+    struct replica *r = calloc(1, sizeof *r);
+    if (!r || !(r->watch = event_new(o->base, -1, EV_PERSIST, on_watch, r))) {
+        snprintf(err, errlen, "out of memory");
+        free(r);
+        return NULL;
+    }
+    r->base = o->base;
+    r->engine = o->engine;
+    r->client_tls = o->client_tls;
+    snprintf(r->addr, sizeof r->addr, "%s", o->addr);
+    r->election_ms = o->election_timeout_ms ? o->election_timeout_ms : 1000;
+    r->heartbeat_ms = o->heartbeat_timeout_ms ? o->heartbeat_timeout_ms : 100;
+    r->policy = (struct rio_policy){.own_cn = o->own_cn, .allowed_cn = o->allowed_cn,
+                                    .n_allowed_cn = o->n_allowed_cn};
+    r->fsm = (struct raft_fsm){.version = 1, .data = r, .apply = fsm_apply,
+                               .snapshot = fsm_snapshot, .restore = fsm_restore};
+    r->waiters_tail = &r->waiters;
+    r->logged_state = -1;
+    if (open_store(r, o->data_dir, o->keys, err, errlen) != 0) {
+        replica_close(r);
+        return NULL;
+    }
+    return r;
+}
+
+static void on_raft_closed(struct raft *raft)
+{
+    ((struct replica *)raft->data)->closed = true;
+}
+
+void replica_close(struct replica *r)
+{
+    if (!r)
+        return;
+    if (r->started) {
+        r->started = false; /* nothing new reaches raft */
+        raft_close(&r->raft, on_raft_closed);
+        while (!r->closed && event_base_loop(r->base, EVLOOP_ONCE) == 0)
+            ;
+        rio_free(r->rio);
+    }
+    r->closed = true;
+    wake_waiters(r, RPC_INTERNAL, "the store is stopping");
+    rstore_close(r->store);
+    rseal_free(r->seal);
+    event_free(r->watch);
+    free(r);
+}
