@@ -66,7 +66,12 @@ struct replica {
     uint64_t change_id;
     const char *change_what;
     struct timeval change_after;
-    int change_failed_rv; /* the last failure logged, to log each kind once */
+    struct {
+        uint64_t id;
+        int rv;
+    } change_failed[TIKV_PD_MAX_PEERS]; /* failures logged, to log each once per store */
+    size_t change_cursor; /* PD peer to look at first: moves on past one that failed */
+    size_t change_pos;    /* the position in PD's peers of the one being changed */
     /* what the log said last, to say it again only on a change */
     int logged_state;
     raft_term logged_term;
@@ -140,6 +145,9 @@ static int not_leader(struct replica *r, char *msg, size_t msglen, const char **
     else if (**leader)
         snprintf(msg, msglen, "this store is not the leader of region %d; the leader is %s",
                  REPLICA_REGION_ID, *leader);
+    else if (r->raft.configuration.n == 0)
+        snprintf(msg, msglen, "this store has not joined region %d's Raft group yet: no leader "
+                 "has reached it (its /status shows the replication links)", REPLICA_REGION_ID);
     else
         snprintf(msg, msglen, "region %d has no leader right now (an election is under way)",
                  REPLICA_REGION_ID);
@@ -330,21 +338,39 @@ static void change_later(struct replica *r)
     timeradd(&now, &wait, &r->change_after);
 }
 
+/* True the first time store id fails with rv (0: it succeeded, forget it). */
+static bool first_failure(struct replica *r, uint64_t id, int rv)
+{
+    size_t slot = 0;
+    for (size_t i = 0; i < TIKV_PD_MAX_PEERS; i++) {
+        if (r->change_failed[i].id == id) {
+            bool first = r->change_failed[i].rv != rv;
+            r->change_failed[i].rv = rv;
+            return first && rv != 0;
+        }
+        if (r->change_failed[i].id == 0)
+            slot = i;
+    }
+    r->change_failed[slot].id = id;
+    r->change_failed[slot].rv = rv;
+    return rv != 0;
+}
+
 static void on_changed(struct raft_change *req, int status)
 {
     struct replica *r = req->data;
     r->change_pending = false;
+    bool first = first_failure(r, r->change_id, status);
     if (status == 0) {
         log_info("region %d: store %llu %s", REPLICA_REGION_ID,
                  (unsigned long long)r->change_id, r->change_what);
-        r->change_failed_rv = 0;
         return;
     }
-    if (status != r->change_failed_rv)
+    if (first)
         log_warnx("region %d: store %llu could not be %s: %s (retrying every %d s)",
                   REPLICA_REGION_ID, (unsigned long long)r->change_id, r->change_what,
                   raft_strerror(status), CHANGE_RETRY_MS / 1000);
-    r->change_failed_rv = status;
+    r->change_cursor = r->change_pos + 1; /* one that cannot join keeps no other out */
     change_later(r);
 }
 
@@ -369,10 +395,12 @@ static void step_membership(struct replica *r)
     event_base_gettimeofday_cached(r->base, &now);
     if (!leads(r) || !r->have_region || r->change_pending || timercmp(&now, &r->change_after, <))
         return;
-    for (size_t i = 0; i < r->region.n_peers; i++) {
-        const struct tikv_pd_peer *p = &r->region.peers[i];
+    for (size_t k = 0; k < r->region.n_peers; k++) {
+        size_t pos = (r->change_cursor + k) % r->region.n_peers;
+        const struct tikv_pd_peer *p = &r->region.peers[pos];
         const struct raft_server *s = find_server(r, p->store_id);
         if (!s || s->role != RAFT_VOTER) {
+            r->change_pos = pos;
             start_change(r, p, s == NULL);
             return;
         }
@@ -558,7 +586,7 @@ static json_t *peer_json(struct replica *r, const struct tikv_pd_peer *p,
     for (size_t i = 0; i < n_links; i++)
         if (links[i].id == p->store_id)
             l = &links[i];
-    const char *link = !l || l->link == RIO_LINK_NONE ? "connecting" : rio_link_name(l->link);
+    const char *link = !l || l->link == RIO_LINK_NONE ? "idle" : rio_link_name(l->link);
     json_t *j = json_pack("{s:I, s:s, s:s, s:s}", "store_id", (json_int_t)p->store_id, "address",
                           p->address, "member", member_role(r, p->store_id), "link", link);
     if (j && l && l->reason[0])

@@ -33,7 +33,7 @@
  *   callers for /status).
  * - replica_status_json: {"region_id","role","term","leader","applied_index",
  *   "commit_index","peers":[{"store_id","address","link","reason"}],"refused_callers":[...]}
- *   (link: up, connecting, down, refused). replica_leader_term: the term when this store leads
+ *   (link: up, down, refused, or idle: nothing sent to that peer yet). replica_leader_term: the term when this store leads
  *   (for PD's leader_of), else 0.
  * - replica_close runs raft_close and the loop until it completes, then frees everything;
  *   call it after the loop stopped serving clients and before the engine closes. One event

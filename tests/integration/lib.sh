@@ -220,3 +220,32 @@ ctl() {
     "$BIN/tikv-ctl" --host="127.0.0.1:$port" --ca-path="$CERTS/ca.pem" \
         --cert-path="$CERTS/$who.pem" --key-path="$CERTS/$who-key.pem" "$@"
 }
+
+# tikv_status STATUS_PORT: the store's GET /status (JSON), as TiKV-Control asks for it.
+tikv_status() {
+    curl -s --max-time 5 --cacert "$CERTS/ca.pem" --cert "$CERTS/tikv-control.pem" \
+        --key "$CERTS/tikv-control-key.pem" "https://127.0.0.1:$1/status"
+}
+
+# status_num STATUS_PORT FIELD: a number of the store's /status ("key_count", "applied_index").
+status_num() {
+    tikv_status "$1" | grep -o "\"$2\": [0-9]*" | head -n 1 | grep -o '[0-9]*$'
+}
+
+# wait_until SECONDS CMD...: runs CMD every 0.2 s until it succeeds; 1 if it never did.
+wait_until() {
+    local deadline=$((SECONDS + $1))
+    shift
+    while [ "$SECONDS" -lt "$deadline" ]; do
+        "$@" >/dev/null 2>&1 && return 0
+        sleep 0.2
+    done
+    return 1
+}
+
+# multi_tikv_config FILE CIPHER_FILE: tikv_config with "TiKV-Server" added to cert-allowed-cn,
+# as a cluster of more than one store needs (stores dial each other with that cert).
+multi_tikv_config() {
+    tikv_config "$1" "$2"
+    sed -i 's/^cert-allowed-cn = \["TiDB-Server"/cert-allowed-cn = ["TiKV-Server", "TiDB-Server"/' "$1"
+}
