@@ -596,6 +596,41 @@ static void test_close_flushes(void **state)
     kv_engine_close(e);
 }
 
+/* Raft's apply path: visible at once, durable with its index, so a replay after a restart
+ * knows what to skip; plain writes in between keep the highest index. */
+static void test_apply_index(void **state)
+{
+    (void)state;
+    struct kv_engine *e = open_ok(&key_a);
+    assert_int_equal(kv_engine_applied_index(e), 0);
+    struct kv_op ops[2] = {{KV_OP_PUT, "a", 1, "one", 3}, {KV_OP_PUT, "b", 1, "two", 3}};
+    uint8_t buf[64];
+    uint8_t *end = kv_engine_encode_op(&ops[1], kv_engine_encode_op(&ops[0], buf));
+    char err[256];
+    assert_int_equal(kv_engine_apply(e, 7, buf, (size_t)(end - buf), err, sizeof err), 0);
+    expect_kv(e, "a", "one"); /* no loop turn: applied on return */
+    expect_kv(e, "b", "two");
+    assert_int_equal(kv_engine_applied_index(e), 7);
+    struct kv_op del_a = {KV_OP_DELETE, "a", 1, NULL, 0};
+    end = kv_engine_encode_op(&del_a, buf);
+    assert_int_equal(kv_engine_apply(e, 9, buf, (size_t)(end - buf), err, sizeof err), 0);
+    put(e, "plain", "write"); /* a direct write after it: shares or follows its record */
+    /* malformed commands are refused whole, nothing applied, the index unchanged */
+    buf[0] = 77;
+    assert_int_equal(kv_engine_apply(e, 10, buf, (size_t)(end - buf), err, sizeof err), -1);
+    assert_contains(err, "command 10 is malformed");
+    assert_int_equal(kv_engine_check_ops(buf, 3), -1);
+    assert_int_equal(kv_engine_applied_index(e), 9);
+    kv_engine_close(e);
+
+    e = open_ok(&key_a);
+    assert_int_equal(kv_engine_applied_index(e), 9); /* what a replay skips up to */
+    expect_kv(e, "a", NULL);
+    expect_kv(e, "b", "two");
+    expect_kv(e, "plain", "write");
+    kv_engine_close(e);
+}
+
 /* ---- kill -9 ----------------------------------------------------------------------------- */
 
 struct child {
@@ -718,7 +753,7 @@ int main(void)
         T(test_moved_record_fails),   T(test_flipped_last_record_is_torn),
         T(test_foreign_key_never_cuts),   T(test_limitations),          T(test_in_use),
         T(test_refused_writes),       T(test_encrypted_at_rest),    T(test_group_commit),
-        T(test_close_flushes),        T(test_kill9),
+        T(test_close_flushes),        T(test_apply_index),          T(test_kill9),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
 }
