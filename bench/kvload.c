@@ -10,14 +10,26 @@
  * finished request is replaced at once) for S seconds (default 5) or COUNT requests in all,
  * and prints one line per operation:
  *
- *   put 50x1: 12345 puts/s, p50 1.234 ms, p99 5.678 ms (61725 requests in 5.00 s)
+ *   put 50x1: 12345 puts/s, p50 1.234 ms, p99 5.678 ms (61725 requests in 5.00 s, 0 failed)
  *
- * The rate is requests completed over the time from the first send to the last reply;
- * latency is per request, from rpc_client_call to its reply. puts write raw_put of key
- * "key:%012d" (cycling through --keys, default 10000, as redis-benchmark -r does) with a
- * --value-size (default 100) value; gets read raw_get of keys written before in this run
- * (when no put ran first, the keys are written first, unmeasured). Any failed request (an
- * error status, a lost connection) stops the run: exit 1 with the reason in one line.
+ * The rate is requests answered OK over the time from the first send to the last reply (of
+ * any kind); latency is per OK request, from rpc_client_call to its reply. puts write
+ * raw_put of key "key:%012d" (cycling through --keys, default 10000, as redis-benchmark -r
+ * does) with a --value-size (default 100) value; gets read raw_get of keys written before in
+ * this run (when no put ran first, or the puts had failures, the keys are written first,
+ * unmeasured).
+ *
+ * Failures:
+ * - An error answer during a measured operation (NOT_LEADER from a store that lost the
+ *   leadership, NOT_FOUND, INTERNAL, ...) is not a success: it is left out of the rate and
+ *   the latencies, counted in "N failed", and the run goes on; after the line, stderr gets
+ *   "tisim-kvload: put 50x1: 12 of 61737 requests failed: NOT_LEADER 12; first: key:...:
+ *   NOT_LEADER ... the leader is 127.0.0.1:20161", and the exit status is 3 (every operation
+ *   ran and printed its line, with failures).
+ * - An error answer to the warm-up (e.g. --addr is a follower: NOT_LEADER naming the
+ *   leader) or to the unmeasured writes, or a lost connection at any time, stops the run:
+ *   exit 1 with the reason in one line (lines already printed stay; the rest never come).
+ * - Exit 2: a usage error.
  */
 #include <signal.h>
 #include <stdbool.h>
@@ -35,10 +47,14 @@
 #include "tls.h"
 #include "url.h"
 
+#define KVLOAD_EXIT_FAILED_REQUESTS 3
 #define KVLOAD_MAX_CONNS 10000
 #define KVLOAD_MAX_DEPTH 1024
 #define KVLOAD_CALL_TIMEOUT_MS 30000
-#define KVLOAD_ERR_LEN (RPC_ERR_LEN + 128)
+/* "key: STATUS message": a key, a status name, a message of up to RPC_ERR_LEN - 1 */
+#define KVLOAD_WHY_LEN (RPC_ERR_LEN + 64)
+/* the run's reason: an operation name and a "why", or a sentence around one */
+#define KVLOAD_ERR_LEN (KVLOAD_WHY_LEN + 192)
 #define KVLOAD_KEY_LEN 32 /* "key:" + 12 digits (up to 20 for a long) + NUL */
 
 enum op { OP_PUT, OP_GET, OP_WARM };
@@ -74,10 +90,14 @@ struct load {
     double deadline; /* seconds on the monotonic clock, 0: none */
     long populated;  /* keys written so far (gets read below this) */
     long issued, done, busy;
+    long failed_by[RPC_STATUS_MAX + 2]; /* error answers of the phase, by status (last: other) */
+    long nfailed;
+    char first_failure[KVLOAD_WHY_LEN];
     double t_start, t_last;
     uint32_t *lat_us; /* per completed request */
     size_t nlat, caplat;
-    bool failed;
+    bool failed;        /* the run stops */
+    bool any_failures;  /* some measured request had an error answer: exit 3 */
     char err[KVLOAD_ERR_LEN];
 };
 
@@ -128,22 +148,36 @@ static int record_latency(struct load *l, double seconds)
 
 static void issue(struct slot *s);
 
+/* An error answer: the warm-up's stops the run; a phase's is counted and the phase goes on. */
+static void on_error_answer(struct load *l, const struct slot *s, const struct rpc_frame *resp)
+{
+    char msg[RPC_ERR_LEN], why[KVLOAD_WHY_LEN];
+    rpc_frame_message(resp, msg, sizeof msg);
+    snprintf(why, sizeof why, "%.*s: %s %s", KVLOAD_KEY_LEN, s->key,
+             rpc_status_name(resp->status), msg);
+    if (l->op == OP_WARM) {
+        fail_run(l, l->op, why);
+        return;
+    }
+    unsigned st = resp->status <= RPC_STATUS_MAX ? (unsigned)resp->status : RPC_STATUS_MAX + 1;
+    l->failed_by[st]++;
+    if (l->nfailed++ == 0)
+        snprintf(l->first_failure, sizeof l->first_failure, "%s", why);
+}
+
 static void on_reply(const struct rpc_frame *resp, const char *err, void *arg)
 {
     struct slot *s = arg;
     struct load *l = s->l;
     double t = now_s();
     l->busy--;
+    l->t_last = t;
     if (!resp) {
         fail_run(l, l->op, err);
     } else if (resp->status != RPC_OK && !(l->op == OP_WARM && resp->status == RPC_NOT_FOUND)) {
-        char msg[RPC_ERR_LEN], why[RPC_ERR_LEN + 64];
-        rpc_frame_message(resp, msg, sizeof msg);
-        snprintf(why, sizeof why, "%s: %s %s", s->key, rpc_status_name(resp->status), msg);
-        fail_run(l, l->op, why);
+        on_error_answer(l, s, resp);
     } else {
         l->done++;
-        l->t_last = t;
         if (l->op != OP_WARM && record_latency(l, t - s->t0) != 0)
             fail_run(l, l->op, "out of memory for the latencies");
     }
@@ -179,7 +213,9 @@ static int run_phase(struct load *l, enum op op, long limit, double seconds)
 {
     l->op = op;
     l->limit = limit;
-    l->issued = l->done = 0;
+    l->issued = l->done = l->nfailed = 0;
+    memset(l->failed_by, 0, sizeof l->failed_by);
+    l->first_failure[0] = '\0';
     l->nlat = 0;
     l->t_start = l->t_last = now_s();
     l->deadline = limit > 0 ? 0 : l->t_start + seconds;
@@ -191,7 +227,7 @@ static int run_phase(struct load *l, enum op op, long limit, double seconds)
             return -1;
         }
     long written = l->done < l->o->keys ? l->done : l->o->keys; /* from key 0 up */
-    if (op == OP_PUT && written > l->populated)
+    if (op == OP_PUT && l->nfailed == 0 && written > l->populated)
         l->populated = written;
     return l->failed ? -1 : 0;
 }
@@ -234,14 +270,45 @@ static double percentile_ms(const struct load *l, double p)
     return l->lat_us[i] / 1000.0;
 }
 
+/* "NOT_LEADER 12, INTERNAL 1" into buf. */
+static void failures_by_status(const struct load *l, char *buf, size_t len)
+{
+    size_t used = 0;
+    buf[0] = '\0';
+    for (unsigned st = 0; st <= RPC_STATUS_MAX + 1 && used < len; st++) {
+        if (l->failed_by[st] == 0)
+            continue;
+        int n = snprintf(buf + used, len - used, "%s%s %ld", used ? ", " : "",
+                         st <= RPC_STATUS_MAX ? rpc_status_name((enum rpc_status)st) : "other",
+                         l->failed_by[st]);
+        if (n < 0)
+            return;
+        used += (size_t)n;
+    }
+}
+
+static void report_failures(struct load *l)
+{
+    char by[256];
+    failures_by_status(l, by, sizeof by);
+    fprintf(stderr, "tisim-kvload: %s %ldx%ld: %ld of %ld requests failed: %s; first: %s\n",
+            op_name(l->op), l->o->conns, l->o->depth, l->nfailed, l->done + l->nfailed, by,
+            l->first_failure);
+    l->any_failures = true;
+}
+
 static void report(struct load *l)
 {
     qsort(l->lat_us, l->nlat, sizeof *l->lat_us, cmp_u32);
     double secs = l->t_last - l->t_start;
-    printf("%s %ldx%ld: %.0f %ss/s, p50 %.3f ms, p99 %.3f ms (%ld requests in %.2f s)\n",
+    printf("%s %ldx%ld: %.0f %ss/s, p50 %.3f ms, p99 %.3f ms (%ld requests in %.2f s, "
+           "%ld failed)\n",
            op_name(l->op), l->o->conns, l->o->depth, secs > 0 ? (double)l->done / secs : 0,
-           op_name(l->op), percentile_ms(l, 0.50), percentile_ms(l, 0.99), l->done, secs);
+           op_name(l->op), percentile_ms(l, 0.50), percentile_ms(l, 0.99), l->done, secs,
+           l->nfailed);
     fflush(stdout);
+    if (l->nfailed > 0)
+        report_failures(l);
 }
 
 static int measure(struct load *l, enum op op)
@@ -252,6 +319,22 @@ static int measure(struct load *l, enum op op)
     return 0;
 }
 
+/* The keys the gets read, written unmeasured: every one must be written. */
+static int populate(struct load *l)
+{
+    const struct opts *o = l->o;
+    fprintf(stderr, "tisim-kvload: writing keys 0 to %ld for the gets (not measured)\n",
+            o->keys - 1);
+    if (run_phase(l, OP_PUT, o->keys, 0) != 0)
+        return -1;
+    if (l->nfailed == 0)
+        return 0;
+    snprintf(l->err, sizeof l->err, "writing the keys for the gets: %ld failed; first: %s",
+             l->nfailed, l->first_failure);
+    l->failed = true;
+    return -1;
+}
+
 static int run(struct load *l)
 {
     const struct opts *o = l->o;
@@ -260,12 +343,8 @@ static int run(struct load *l)
     if (o->put && o->put_first && measure(l, OP_PUT) != 0)
         return -1;
     if (o->get) {
-        if (l->populated < o->keys) {
-            fprintf(stderr, "tisim-kvload: writing %ld keys for the gets (not measured)\n",
-                    o->keys - l->populated);
-            if (run_phase(l, OP_PUT, o->keys, 0) != 0)
-                return -1;
-        }
+        if (l->populated < o->keys && populate(l) != 0)
+            return -1;
         if (measure(l, OP_GET) != 0)
             return -1;
     }
@@ -423,9 +502,12 @@ int main(int argc, char **argv)
     int rc = setup(&l, err, sizeof err);
     if (rc == 0 && (rc = run(&l)) != 0)
         snprintf(err, sizeof err, "%s", l.err);
+    bool failures = l.any_failures;
     teardown(&l);
     if (rc != 0)
         fprintf(stderr, "tisim-kvload: %s\n", err);
     log_close();
-    return rc == 0 ? 0 : 1;
+    if (rc != 0)
+        return 1;
+    return failures ? KVLOAD_EXIT_FAILED_REQUESTS : 0;
 }
