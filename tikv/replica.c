@@ -25,10 +25,16 @@ struct waiter {
     void *arg;
 };
 
-struct write_req {
-    struct raft_apply req; /* first: the callback gets it back */
+struct writer {
+    struct writer *next;
     replica_cb cb;
     void *arg;
+};
+
+struct proposal {
+    struct raft_apply req; /* first: the callback gets it back */
+    struct replica *r;
+    struct writer *writers; /* answered together when the command applies */
 };
 
 struct refused_caller {
@@ -53,6 +59,11 @@ struct replica {
     struct tikv_pd_region region;
     bool have_region;
     struct event *watch;
+    /* writes of this loop turn, proposed together by the flush event */
+    uint8_t *batch;
+    size_t batch_len, batch_cap;
+    struct writer *batch_writers, **batch_tail;
+    struct event *flush;
     /* reads: a barrier of the current term must apply before this leader serves any */
     raft_term barrier_term;
     raft_index barrier_index; /* applied: everything before it is too (raft's last_applied
@@ -154,65 +165,133 @@ static int not_leader(struct replica *r, char *msg, size_t msglen, const char **
     return RPC_NOT_LEADER;
 }
 
-/* ---- writes -------------------------------------------------------------------------- */
+/* ---- writes --------------------------------------------------------------------------
+ * Writes that arrive in one loop turn are proposed together, as one command: one Raft entry,
+ * one sealed log record and one engine record for all of them. Each write stays atomic (the
+ * command applies whole) and is answered when the command has applied. */
+
+static const char *write_failure(struct replica *r, int status, int *st, char *msg,
+                                 size_t msglen)
+{
+    const char *leader = "";
+    if (status == RAFT_LEADERSHIPLOST || status == RAFT_NOTLEADER) {
+        *st = not_leader(r, msg, msglen, &leader);
+        snprintf(msg, msglen, "leadership changed before the write committed: its outcome "
+                 "is unknown, retry it");
+    } else {
+        *st = RPC_INTERNAL;
+        snprintf(msg, msglen, status == RAFT_SHUTDOWN || status == RAFT_CANCELED
+                                  ? "the store is stopping"
+                                  : "the write failed: %s", raft_strerror(status));
+    }
+    return leader;
+}
+
+/* Answers every writer of a list and frees it. */
+static void answer_writers(struct writer *w, int st, const char *msg, const char *leader)
+{
+    while (w) {
+        struct writer *next = w->next;
+        w->cb(st, st == RPC_OK ? NULL : msg, leader, w->arg);
+        free(w);
+        w = next;
+    }
+}
 
 static void on_applied(struct raft_apply *req, int status, void *result)
 {
     (void)result;
-    struct write_req *w = (struct write_req *)req;
-    struct replica *r = w->req.data;
-    char msg[200];
-    const char *leader = "";
+    struct proposal *p = (struct proposal *)req;
+    char msg[200] = "";
     int st = RPC_OK;
-    if (status == RAFT_LEADERSHIPLOST || status == RAFT_NOTLEADER) {
-        st = not_leader(r, msg, sizeof msg, &leader);
-        snprintf(msg, sizeof msg, "leadership changed before the write committed: its outcome "
-                 "is unknown, retry it");
-    } else if (status != 0) {
-        st = RPC_INTERNAL;
-        snprintf(msg, sizeof msg, status == RAFT_SHUTDOWN || status == RAFT_CANCELED
-                                      ? "the store is stopping"
-                                      : "the write failed: %s", raft_strerror(status));
-    }
-    w->cb(st, st == RPC_OK ? NULL : msg, leader, w->arg);
-    free(w);
+    const char *leader = status ? write_failure(p->r, status, &st, msg, sizeof msg) : "";
+    answer_writers(p->writers, st, msg, leader);
+    free(p);
 }
 
-/* A raft_malloc'd command holding ops; NULL with the status and msg when over a limit. */
-static uint8_t *encode_command(struct replica *r, const struct kv_op *ops, size_t n,
-                               size_t *len, int *st, char *msg, size_t msglen)
+/* Proposes the writes gathered so far as one command. */
+static void flush_writes(struct replica *r)
 {
-    size_t total = COMMAND_HDR;
+    struct writer *writers = r->batch_writers;
+    size_t len = r->batch_len;
+    r->batch_writers = NULL;
+    r->batch_tail = &r->batch_writers;
+    r->batch_len = 0;
+    if (!writers)
+        return;
+    char msg[200];
+    const char *leader = "";
+    int st = RPC_INTERNAL;
+    if (!leads(r)) {
+        st = not_leader(r, msg, sizeof msg, &leader);
+        answer_writers(writers, st, msg, leader);
+        return;
+    }
+    uint8_t *cmd = raft_malloc(COMMAND_HDR + len);
+    struct proposal *p = cmd ? malloc(sizeof *p) : NULL;
+    if (!p) {
+        raft_free(cmd);
+        answer_writers(writers, RPC_INTERNAL, "out of memory", "");
+        return;
+    }
+    cmd[0] = COMMAND_VERSION;
+    bytes_put_le64(cmd + 1, raft_last_index(&r->raft) + 1); /* the index it will get */
+    memcpy(cmd + COMMAND_HDR, r->batch, len);
+    *p = (struct proposal){.req = {.data = r}, .r = r, .writers = writers};
+    struct raft_buffer buf = {cmd, COMMAND_HDR + len};
+    int rv = raft_apply(&r->raft, &p->req, &buf, 1, on_applied);
+    if (rv == 0)
+        return;
+    raft_free(cmd);
+    free(p);
+    leader = write_failure(r, rv, &st, msg, sizeof msg);
+    answer_writers(writers, st, msg, leader);
+}
+
+static void on_flush(evutil_socket_t fd, short what, void *arg)
+{
+    (void)fd;
+    (void)what;
+    flush_writes(arg);
+}
+
+/* The encoded size of ops; 0 with the status and msg when one is over a limit. */
+static size_t ops_size(const struct kv_op *ops, size_t n, int *st, char *msg, size_t msglen)
+{
+    size_t total = 0;
     for (size_t i = 0; i < n; i++) {
         if (ops[i].klen == 0 || ops[i].klen > KV_ENGINE_MAX_KEY ||
             (ops[i].type == KV_OP_PUT && ops[i].vlen > KV_ENGINE_MAX_VALUE)) {
             *st = RPC_TOO_LARGE;
             snprintf(msg, msglen, "operation %zu: an empty key, a key over %u bytes or a value "
                      "over %u bytes", i, KV_ENGINE_MAX_KEY, KV_ENGINE_MAX_VALUE);
-            return NULL;
+            return 0;
         }
         total += kv_engine_op_size(&ops[i]);
     }
-    if (n == 0 || total > REPLICA_MAX_COMMAND) {
+    if (n == 0 || total > REPLICA_MAX_COMMAND - COMMAND_HDR) {
         *st = n == 0 ? RPC_BAD_REQUEST : RPC_TOO_LARGE;
         snprintf(msg, msglen, n == 0 ? "a write needs at least one operation"
                               : "a write of %zu bytes is over the replicated limit of %u bytes; "
-                                "split it", total, REPLICA_MAX_COMMAND);
-        return NULL;
+                                "split it", total, REPLICA_MAX_COMMAND - COMMAND_HDR);
+        return 0;
     }
-    uint8_t *buf = raft_malloc(total);
-    if (!buf) {
-        *st = RPC_INTERNAL;
-        snprintf(msg, msglen, "out of memory");
-        return NULL;
-    }
-    buf[0] = COMMAND_VERSION;
-    bytes_put_le64(buf + 1, raft_last_index(&r->raft) + 1); /* the index it will get */
-    uint8_t *p = buf + COMMAND_HDR;
-    for (size_t i = 0; i < n; i++)
-        p = kv_engine_encode_op(&ops[i], p);
-    *len = total;
-    return buf;
+    return total;
+}
+
+static int grow_batch(struct replica *r, size_t need)
+{
+    if (r->batch_len + need <= r->batch_cap)
+        return 0;
+    size_t cap = r->batch_cap ? r->batch_cap : 64 * 1024;
+    while (cap < r->batch_len + need)
+        cap *= 2;
+    uint8_t *p = realloc(r->batch, cap);
+    if (!p)
+        return -1;
+    r->batch = p;
+    r->batch_cap = cap;
+    return 0;
 }
 
 int replica_write(struct replica *r, const struct kv_op *ops, size_t n, replica_cb cb, void *arg,
@@ -222,26 +301,27 @@ int replica_write(struct replica *r, const struct kv_op *ops, size_t n, replica_
     if (!leads(r))
         return not_leader(r, msg, msglen, leader);
     int st = RPC_INTERNAL;
-    size_t len = 0;
-    uint8_t *cmd = encode_command(r, ops, n, &len, &st, msg, msglen);
-    struct write_req *w = cmd ? calloc(1, sizeof *w) : NULL;
-    if (!w) {
-        if (cmd)
-            snprintf(msg, msglen, "out of memory");
-        raft_free(cmd);
+    size_t size = ops_size(ops, n, &st, msg, msglen);
+    if (size == 0)
         return st;
+    if (r->batch_len + size > REPLICA_MAX_COMMAND - COMMAND_HDR)
+        flush_writes(r); /* this one would not fit with the others: they go first */
+    struct writer *w = malloc(sizeof *w);
+    if (!w || grow_batch(r, size) != 0) {
+        free(w);
+        snprintf(msg, msglen, "out of memory");
+        return RPC_INTERNAL;
     }
-    *w = (struct write_req){.req = {.data = r}, .cb = cb, .arg = arg};
-    struct raft_buffer buf = {cmd, len};
-    int rv = raft_apply(&r->raft, &w->req, &buf, 1, on_applied);
-    if (rv == 0)
-        return REPLICA_QUEUED;
-    raft_free(cmd);
-    free(w);
-    if (rv == RAFT_NOTLEADER || rv == RAFT_LEADERSHIPLOST)
-        return not_leader(r, msg, msglen, leader);
-    snprintf(msg, msglen, "cannot propose the write: %s", raft_strerror(rv));
-    return RPC_INTERNAL;
+    uint8_t *p = r->batch + r->batch_len;
+    for (size_t i = 0; i < n; i++)
+        p = kv_engine_encode_op(&ops[i], p);
+    r->batch_len += size;
+    *w = (struct writer){NULL, cb, arg};
+    *r->batch_tail = w;
+    r->batch_tail = &w->next;
+    if (r->batch_writers == w)
+        event_active(r->flush, EV_TIMEOUT, 0); /* after the reads of this loop turn */
+    return REPLICA_QUEUED;
 }
 
 /* ---- reads --------------------------------------------------------------------------- */
@@ -641,7 +721,10 @@ static int open_store(struct replica *r, const char *data_dir, const struct ciph
 struct replica *replica_new(const struct replica_opts *o, char *err, size_t errlen)
 {
     struct replica *r = calloc(1, sizeof *r);
-    if (!r || !(r->watch = event_new(o->base, -1, EV_PERSIST, on_watch, r))) {
+    if (!r || !(r->watch = event_new(o->base, -1, EV_PERSIST, on_watch, r)) ||
+        !(r->flush = event_new(o->base, -1, 0, on_flush, r))) {
+        if (r && r->watch)
+            event_free(r->watch);
         snprintf(err, errlen, "out of memory");
         free(r);
         return NULL;
@@ -657,6 +740,7 @@ struct replica *replica_new(const struct replica_opts *o, char *err, size_t errl
     r->fsm = (struct raft_fsm){.version = 1, .data = r, .apply = fsm_apply,
                                .snapshot = fsm_snapshot, .restore = fsm_restore};
     r->waiters_tail = &r->waiters;
+    r->batch_tail = &r->batch_writers;
     r->logged_state = -1;
     if (open_store(r, o->data_dir, o->keys, err, errlen) != 0) {
         replica_close(r);
@@ -674,6 +758,8 @@ void replica_close(struct replica *r)
 {
     if (!r)
         return;
+    answer_writers(r->batch_writers, RPC_INTERNAL, "the store is stopping", "");
+    r->batch_writers = NULL;
     if (r->started) {
         r->started = false; /* nothing new reaches raft */
         raft_close(&r->raft, on_raft_closed);
@@ -686,5 +772,7 @@ void replica_close(struct replica *r)
     rstore_close(r->store);
     rseal_free(r->seal);
     event_free(r->watch);
+    event_free(r->flush);
+    free(r->batch);
     free(r);
 }
