@@ -51,6 +51,7 @@
 #include <mbedtls/pk.h>
 #include <mbedtls/platform.h>
 #include <mbedtls/ssl.h>
+#include <mbedtls/ssl_internal.h> /* ssl.handshake->resume: no public API in 2.28 */
 #include <mbedtls/ssl_ticket.h>
 #include <mbedtls/x509_crt.h>
 #include <netinet/in.h>
@@ -99,6 +100,7 @@ struct tls_ctx {
     char **allowed;
     size_t n_allowed;
     enum tls_cn_check cn_check;
+    enum tls_client_auth client_auth;
     int hs_timeout_ms;
     mbedtls_entropy_context entropy;
     mbedtls_ctr_drbg_context drbg;
@@ -231,8 +233,11 @@ static struct tls_gen *gen_load(struct tls_ctx *ctx, char *err, size_t errlen)
         goto fail;
     }
     tls_conf_defaults(&g->conf, mbedtls_ctr_drbg_random, &ctx->drbg);
-    mbedtls_ssl_conf_authmode(&g->conf, MBEDTLS_SSL_VERIFY_REQUIRED);
-    mbedtls_ssl_conf_ca_chain(&g->conf, &ctx->ca, NULL);
+    mbedtls_ssl_conf_authmode(&g->conf, ctx->client_auth == TLS_AUTH_NONE       ? MBEDTLS_SSL_VERIFY_NONE
+                                        : ctx->client_auth == TLS_AUTH_OPTIONAL ? MBEDTLS_SSL_VERIFY_OPTIONAL
+                                                                                : MBEDTLS_SSL_VERIFY_REQUIRED);
+    if (ctx->ca_path)
+        mbedtls_ssl_conf_ca_chain(&g->conf, &ctx->ca, NULL);
     if (g->has_cert) {
         ret = mbedtls_ssl_conf_own_cert(&g->conf, &g->cert, &g->key);
         if (ret != 0) {
@@ -304,7 +309,8 @@ struct tls_ctx *tls_ctx_new(enum tls_side side, const struct tls_opts *opts, cha
                             size_t errlen)
 {
     char ebuf[160];
-    if (!opts || !opts->ca_path) {
+    bool one_way = side == TLS_SERVER && opts && opts->client_auth == TLS_AUTH_NONE;
+    if (!opts || (!opts->ca_path && !one_way)) {
         snprintf(err, errlen, "ca-path is not set");
         return NULL;
     }
@@ -322,6 +328,7 @@ struct tls_ctx *tls_ctx_new(enum tls_side side, const struct tls_opts *opts, cha
     ctx->refcnt = 1;
     ctx->side = side;
     ctx->cn_check = opts->cn_check;
+    ctx->client_auth = side == TLS_SERVER ? opts->client_auth : TLS_AUTH_REQUIRED;
     ctx->hs_timeout_ms = TLS_DEFAULT_HS_TIMEOUT_MS;
     mbedtls_entropy_init(&ctx->entropy);
     mbedtls_ctr_drbg_init(&ctx->drbg);
@@ -331,7 +338,7 @@ struct tls_ctx *tls_ctx_new(enum tls_side side, const struct tls_opts *opts, cha
     ctx->ca_path = xstrdup(opts->ca_path);
     ctx->cert_path = xstrdup(opts->cert_path);
     ctx->key_path = xstrdup(opts->key_path);
-    if (!ctx->role || !ctx->ca_path || (opts->cert_path && !ctx->cert_path) ||
+    if (!ctx->role || (opts->ca_path && !ctx->ca_path) || (opts->cert_path && !ctx->cert_path) ||
         (opts->key_path && !ctx->key_path))
         goto oom;
     if (opts->n_allowed_cn) {
@@ -354,7 +361,7 @@ struct tls_ctx *tls_ctx_new(enum tls_side side, const struct tls_opts *opts, cha
                  tls_strerror(ret, ebuf, sizeof ebuf));
         goto fail;
     }
-    if (parse_crt_file(&ctx->ca, "cannot read CA", ctx->ca_path, err, errlen) != 0)
+    if (ctx->ca_path && parse_crt_file(&ctx->ca, "cannot read CA", ctx->ca_path, err, errlen) != 0)
         goto fail;
     if (side == TLS_SERVER) {
         ret = mbedtls_ssl_ticket_setup(&ctx->ticket, mbedtls_ctr_drbg_random, &ctx->drbg,
@@ -513,6 +520,7 @@ struct tls_conn {
     enum conn_state state;
     bool attempt_logged; /* one log_handshake per attempt */
     bool verify_called;
+    bool resume_seen; /* mbedTLS's own resumption flag, read while the handshake runs */
     bool multi_cn; /* the client certificate's subject has several CNs */
     bool long_cn;  /* ... or a CN too long for peer.cn (never compared cut) */
     uint32_t verify_flags;
@@ -1004,18 +1012,70 @@ static void conn_drop_peer_cert(struct tls_conn *c)
 #endif
 }
 
+#define HS_BAD_OPTIONAL_CERT 1 /* run_handshake: stopped on a client certificate that failed */
+
+/* mbedtls_ssl_handshake's loop, step by step, to learn two things it does not tell: whether
+ * the handshake resumes a session (handshake->resume, freed at the end), and, where a client
+ * certificate is optional, whether the one presented failed verification -- mbedTLS's
+ * VERIFY_OPTIONAL would carry on and send its Finished; we stop before that. */
+static int run_handshake(struct tls_conn *c)
+{
+    while (c->ssl.state != MBEDTLS_SSL_HANDSHAKE_OVER) {
+        int ret = mbedtls_ssl_handshake_step(&c->ssl);
+        if (c->ssl.handshake)
+            c->resume_seen = c->ssl.handshake->resume != 0;
+        if (ret != 0)
+            return ret;
+        if (c->ctx->client_auth == TLS_AUTH_OPTIONAL && c->verify_called && c->verify_flags &&
+            c->ssl.state > MBEDTLS_SSL_CLIENT_CERTIFICATE)
+            return HS_BAD_OPTIONAL_CERT;
+    }
+    return 0;
+}
+
+static void refuse_optional_cert(struct tls_conn *c)
+{
+    char why[TLS_REASON_LEN], flags[256];
+    tls_verify_reason(c->verify_flags, flags, sizeof flags);
+    snprintf(why, sizeof why, "client certificate rejected: %s", flags);
+    mbedtls_ssl_send_alert_message(&c->ssl, MBEDTLS_SSL_ALERT_LEVEL_FATAL,
+                                   (c->verify_flags & MBEDTLS_X509_BADCERT_NOT_TRUSTED)
+                                       ? MBEDTLS_SSL_ALERT_MSG_UNKNOWN_CA
+                                       : (c->verify_flags & MBEDTLS_X509_BADCERT_EXPIRED)
+                                             ? MBEDTLS_SSL_ALERT_MSG_CERT_EXPIRED
+                                             : MBEDTLS_SSL_ALERT_MSG_BAD_CERT);
+    conn_fail(c, why);
+}
+
+static void fill_cert_names(struct tls_conn *c, const mbedtls_x509_crt *pc)
+{
+    c->peer.cert_verified = pc != NULL && c->verify_flags == 0;
+    c->peer.subject[0] = c->peer.issuer[0] = '\0';
+    if (!pc)
+        return;
+    if (x509_dn_oneline(&pc->subject, c->peer.subject, sizeof c->peer.subject) >=
+        sizeof c->peer.subject)
+        c->peer.subject[0] = '\0'; /* never a cut name, which could match a prefix */
+    if (x509_dn_oneline(&pc->issuer, c->peer.issuer, sizeof c->peer.issuer) >=
+        sizeof c->peer.issuer)
+        c->peer.issuer[0] = '\0';
+}
+
 static void handshake_done(struct tls_conn *c)
 {
     const char *v = mbedtls_ssl_get_version(&c->ssl);
     const char *s = mbedtls_ssl_get_ciphersuite(&c->ssl);
     snprintf(c->peer.version, sizeof c->peer.version, "%s", v ? v : "");
     snprintf(c->peer.suite, sizeof c->peer.suite, "%s", s ? s : "");
-    /* The verify callback runs on every full handshake (VERIFY_REQUIRED on both sides) and
-     * never on an abbreviated one. */
-    c->peer.resumed = !c->verify_called;
+    /* The verify callback runs on every full handshake with VERIFY_REQUIRED and never on an
+     * abbreviated one. Where a client may send no certificate, mbedTLS's own flag decides (a
+     * resumed handshake ends with the server's Finished, so it was read while running). */
+    c->peer.resumed = c->ctx->client_auth == TLS_AUTH_REQUIRED ? !c->verify_called
+                                                               : c->resume_seen;
     const mbedtls_x509_crt *pc = mbedtls_ssl_get_peer_cert(&c->ssl);
     c->peer.cn[0] = '\0';
     bool cn_cut = pc && x509_subject_cn(pc, c->peer.cn, sizeof c->peer.cn) >= sizeof c->peer.cn;
+    fill_cert_names(c, pc);
     conn_fill_addr(c);
 
     /* Again after every handshake: mbedTLS skips the verify callback on resumption, and a
@@ -1037,7 +1097,9 @@ static void handshake_done(struct tls_conn *c)
     } else {
         c->peer.cn_allowed = pc != NULL && !cn_cut &&
                              tls_cn_allowed(c->peer.cn, c->ctx->allowed, c->ctx->n_allowed);
-        if (!pc) {
+        if (!pc && c->ctx->client_auth != TLS_AUTH_REQUIRED) {
+            c->peer.cn_allowed = c->ctx->n_allowed == 0;
+        } else if (!pc) {
             mbedtls_ssl_send_alert_message(&c->ssl, MBEDTLS_SSL_ALERT_LEVEL_FATAL,
                                            MBEDTLS_SSL_ALERT_MSG_HANDSHAKE_FAILURE);
             conn_fail(c, "client presented no certificate (a certificate signed by the CA is "
@@ -1112,10 +1174,14 @@ static void handshake_step(struct tls_conn *c)
     /* mbedTLS sends each record of a flight on its own; a server's EV_WRITE is off (see
      * conn_queue), so they can gather in the output and leave in one system call. */
     c->batching = !c->is_client && evbuffer_get_length(bufferevent_get_output(c->u)) == 0;
-    int ret = mbedtls_ssl_handshake(&c->ssl);
+    int ret = run_handshake(c);
     c->batching = false;
     conn_push_now(c);
     c->busy = false;
+    if (ret == HS_BAD_OPTIONAL_CERT) {
+        refuse_optional_cert(c); /* as handshake_done refuses: outside mbedTLS's own calls */
+        return;
+    }
     if (ret == 0) {
         handshake_done(c);
         return;
@@ -1171,6 +1237,7 @@ static void conn_start(struct tls_conn *c)
         memcpy(c->peer.addr, addr, sizeof addr);
     c->attempt_logged = false;
     c->verify_called = false;
+    c->resume_seen = false;
     c->multi_cn = false;
     c->long_cn = false;
     c->peer_gone = false;

@@ -63,6 +63,13 @@ struct tls_ctx;
 
 enum tls_side { TLS_SERVER, TLS_CLIENT };
 enum tls_cn_check { TLS_CN_HANDSHAKE, TLS_CN_SERVICE };
+/* Server side: whether clients must present a certificate. REQUIRED (the default, every
+ * cluster port): no certificate, no connection. OPTIONAL (TiDB's MySQL port with ssl-ca, its
+ * status port with an empty cluster-verify-cn): a certificate is asked for and, when one
+ * comes, it must verify against the CA (else the handshake fails); without one the
+ * connection goes on with tls_peer.cert_verified false. NONE (one-way TLS): none is asked
+ * for, and ca_path may be NULL. */
+enum tls_client_auth { TLS_AUTH_REQUIRED = 0, TLS_AUTH_OPTIONAL, TLS_AUTH_NONE };
 
 struct tls_opts {
     const char *role;      /* who we are, for logs: "pd", "tikv", "tidb", "pd-ctl" */
@@ -73,6 +80,7 @@ struct tls_opts {
     char *const *allowed_cn;
     size_t n_allowed_cn;
     enum tls_cn_check cn_check;
+    enum tls_client_auth client_auth; /* server side only */
 };
 
 /* NULL with err set ("cannot read CA /x/ca.pem: ...", "cert-path /x/a.pem: ...") on failure.
@@ -124,6 +132,9 @@ struct tls_peer {
     bool cn_allowed;       /* verdict of the allow-list (true when the list is empty) */
     bool resumed;
     char cn[256];          /* peer certificate's subject CN, "" if none */
+    bool cert_verified;    /* the peer presented a certificate and it verified */
+    char subject[512];     /* its subject, one-line form "/C=US/CN=x" (x509_dn_oneline) */
+    char issuer[512];      /* its issuer, same form; both "" without a certificate */
     char addr[64];         /* "127.0.0.1:51234" */
     char version[16];      /* "TLSv1.2" */
     char suite[64];

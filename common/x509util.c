@@ -25,6 +25,31 @@ size_t x509_subject_cn(const mbedtls_x509_crt *crt, char *buf, size_t len)
     return 0;
 }
 
+size_t x509_dn_oneline(const mbedtls_x509_name *dn, char *buf, size_t len)
+{
+    size_t o = 0, need = 0;
+    buf[0] = '\0';
+    for (const mbedtls_x509_name *n = dn; n; n = n->next) {
+        const char *key = NULL;
+        if (n->oid.p == NULL || mbedtls_oid_get_attr_short_name(&n->oid, &key) != 0)
+            key = "?";
+        size_t klen = strlen(key);
+        need += 2 + klen + n->val.len;
+        if (o + 2 + klen + n->val.len >= len)
+            continue; /* keep counting: the caller learns it was cut */
+        buf[o++] = '/';
+        memcpy(buf + o, key, klen);
+        o += klen;
+        buf[o++] = '=';
+        for (size_t i = 0; i < n->val.len; i++) {
+            unsigned char c = n->val.p[i];
+            buf[o++] = (c >= 0x20 && c < 0x7f) ? (char)c : '?';
+        }
+        buf[o] = '\0';
+    }
+    return need;
+}
+
 int x509_subject_cn_count(const mbedtls_x509_crt *crt)
 {
     int n = 0;

@@ -6,6 +6,10 @@
  *   bytes that are not printable ASCII become '?', so the result is safe to log). Returns the
  *   CN's full length, like snprintf: >= len means it was cut, and a cut CN must never be
  *   compared with an allow-list (its prefix could match an entry).
+ * - x509_dn_oneline: a distinguished name in OpenSSL's one-line form, as MySQL shows and
+ *   compares it for REQUIRE SUBJECT / ISSUER: "/C=US/O=PingCAP/CN=TiDB-Client" (attribute short
+ *   names, in certificate order; non-printable bytes as '?'). Returns the full length; when it
+ *   is >= len, attributes that did not fit were left out (never compare such a result).
  * - x509_subject_cn_count: how many CN attributes the subject holds (a cert with more than
  *   one is refused by servers: which one counts is ambiguous).
  * - x509_host_matches: true when host (a DNS name or an IPv4/IPv6 literal) is covered by a
@@ -29,6 +33,7 @@
 #include <stddef.h>
 
 size_t x509_subject_cn(const mbedtls_x509_crt *crt, char *buf, size_t len);
+size_t x509_dn_oneline(const mbedtls_x509_name *dn, char *buf, size_t len);
 int x509_subject_cn_count(const mbedtls_x509_crt *crt);
 bool x509_host_matches(const mbedtls_x509_crt *crt, const char *host);
 void tls_conf_defaults(mbedtls_ssl_config *conf, int (*f_rng)(void *, unsigned char *, size_t),

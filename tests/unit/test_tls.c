@@ -705,6 +705,90 @@ static void test_no_client_cert(void **state)
     world_free(&w);
 }
 
+/* A server ctx with the given client_auth (TiDB's MySQL port: one-way, or verify when
+ * presented); ca NULL = no CA file. */
+static struct tls_ctx *mkctx_auth(const char *ca, enum tls_client_auth auth)
+{
+    char cap[300], cp[300], kp[300], err[512];
+    path_of(cap, sizeof cap, ca ? ca : "");
+    path_of(cp, sizeof cp, "server.pem");
+    path_of(kp, sizeof kp, "server-key.pem");
+    struct tls_opts o = {.role = "test-server", .ca_path = ca ? cap : NULL, .cert_path = cp,
+                         .key_path = kp, .client_auth = auth};
+    struct tls_ctx *ctx = tls_ctx_new(TLS_SERVER, &o, err, sizeof err);
+    if (!ctx)
+        print_error("tls_ctx_new: %s\n", err);
+    assert_non_null(ctx);
+    return ctx;
+}
+
+/* OPTIONAL: no certificate is fine (cert_verified false); a good one is verified and its
+ * subject and issuer known; one from another CA fails the handshake. NONE: nothing asked for,
+ * even a client holding a certificate sends none, and the server needs no CA. A REQUIRED
+ * server refuses the anonymous client in the same setup (test_no_client_cert). */
+static void test_client_auth_optional_and_none(void **state)
+{
+    (void)state;
+    struct world w;
+    world_init(&w);
+    struct tls_ctx *opt = mkctx_auth("ca.pem", TLS_AUTH_OPTIONAL);
+    struct tls_ctx *none = mkctx_auth(NULL, TLS_AUTH_NONE);
+    struct tls_ctx *anon = mkctx(TLS_CLIENT, "ca.pem", NULL, NULL, 0, TLS_CN_HANDSHAKE);
+    struct tls_ctx *good = mkctx(TLS_CLIENT, "ca.pem", "client", NULL, 0, TLS_CN_HANDSHAKE);
+    struct tls_ctx *other = mkctx(TLS_CLIENT, "ca.pem", "client-ca2", NULL, 0, TLS_CN_HANDSHAKE);
+    struct server s;
+    server_start(&s, &w, opt, 0);
+    struct endpoint c;
+    client_connect(&c, &s, anon, "127.0.0.1");
+    assert_good(&c, &s, "PD-Server", "");
+    assert_false(last_conn(&s)->peer.cert_verified);
+    assert_string_equal(last_conn(&s)->peer.subject, "");
+    ep_close(&c);
+    client_connect(&c, &s, good, "127.0.0.1");
+    assert_good(&c, &s, "PD-Server", "TiDB-Server");
+    assert_true(last_conn(&s)->peer.cert_verified);
+    assert_string_equal(last_conn(&s)->peer.subject, "/CN=TiDB-Server");
+    assert_string_equal(last_conn(&s)->peer.issuer, "/CN=tisim test CA");
+    assert_false(last_conn(&s)->peer.resumed);
+    ep_close(&c);
+    client_connect(&c, &s, good, "127.0.0.1"); /* resumed: still verified, names kept */
+    assert_good(&c, &s, "PD-Server", "TiDB-Server");
+    assert_true(last_conn(&s)->peer.resumed);
+    assert_true(last_conn(&s)->peer.cert_verified);
+    assert_string_equal(last_conn(&s)->peer.subject, "/CN=TiDB-Server");
+    ep_close(&c);
+    /* without a certificate: its own session resumes; a fresh client's full handshake does not
+     * count as resumed (no verify callback ran in either) */
+    client_connect(&c, &s, anon, "127.0.0.1");
+    assert_good(&c, &s, "PD-Server", "");
+    assert_true(last_conn(&s)->peer.resumed);
+    ep_close(&c);
+    struct tls_ctx *anon2 = mkctx(TLS_CLIENT, "ca.pem", NULL, NULL, 0, TLS_CN_HANDSHAKE);
+    client_connect(&c, &s, anon2, "127.0.0.1");
+    assert_good(&c, &s, "PD-Server", "");
+    assert_false(last_conn(&s)->peer.resumed);
+    ep_close(&c);
+    tls_ctx_free(anon2);
+    client_connect(&c, &s, other, "127.0.0.1");
+    assert_refused(&c, &s, "unknown_ca", "client certificate rejected: ");
+    ep_close(&c);
+    server_stop(&s);
+
+    struct server s2;
+    server_start(&s2, &w, none, 0);
+    client_connect(&c, &s2, good, "127.0.0.1");
+    assert_good(&c, &s2, "PD-Server", "");
+    assert_false(last_conn(&s2)->peer.cert_verified);
+    ep_close(&c);
+    server_stop(&s2);
+    tls_ctx_free(other);
+    tls_ctx_free(good);
+    tls_ctx_free(anon);
+    tls_ctx_free(none);
+    tls_ctx_free(opt);
+    world_free(&w);
+}
+
 static void test_expired_certs(void **state)
 {
     (void)state;
@@ -1793,6 +1877,7 @@ int main(int argc, char **argv)
         cmocka_unit_test(test_cn_not_in_allow_list),
         cmocka_unit_test(test_cn_service_mode),
         cmocka_unit_test(test_no_client_cert),
+        cmocka_unit_test(test_client_auth_optional_and_none),
         cmocka_unit_test(test_expired_certs),
         cmocka_unit_test(test_san_mismatch),
         cmocka_unit_test(test_plaintext_on_tls_port),
