@@ -12,8 +12,10 @@
 #include <unistd.h>
 
 #include <event2/event.h>
+#include <mbedtls/platform_util.h>
 
 #include "bytes.h"
+#include "kv_crc.h"
 #include "kv_file.h"
 #include "kv_log.h"
 #include "kv_meta.h"
@@ -23,6 +25,10 @@
 #define PAYLOAD_VERSION_APPLIED 2 /* a record that carries the applied Raft index */
 #define OP_HDR KV_ENGINE_OP_HDR
 #define FILE_ID 1
+#define SNAP_HDR (1 + 8 + 8) /* u8 version | u64 applied index | u64 pairs */
+#define SNAP_TAIL 4          /* u32 CRC-32 of everything before it */
+#define RESTORE_RECORD (4u << 20) /* ops per record of a restored kv.log */
+#define RESTORE_SUFFIX ".new"
 
 /* One write: its operations encoded, and whom to tell. */
 struct group {
@@ -46,10 +52,13 @@ struct kv_engine {
     struct kv_log *log;
     char log_path[PATH_MAX];
     bool encrypted;
+    uint8_t key[CIPHERFILE_KEY_LEN]; /* to write a restored kv.log; wiped at close */
     /* shared with the sync thread, under mu */
     pthread_mutex_t mu;
     pthread_cond_t cv;
+    pthread_cond_t idle_cv; /* signalled when nothing is pending or being written */
     struct queue pending, done;
+    bool busy; /* the sync thread is writing a batch */
     bool stopping;
     bool failed;
     char fail_err[256];
@@ -278,10 +287,14 @@ static void *sync_main(void *arg)
         size_t bytes;
         struct group *batch = take_batch(e, &bytes);
         bool failed = e->failed;
+        e->busy = true;
         pthread_mutex_unlock(&e->mu);
         int status = failed ? -1 : write_batch(e, batch, bytes, err, sizeof err);
         pthread_mutex_lock(&e->mu);
+        e->busy = false;
         finish_batch(e, batch, status, failed ? e->fail_err : err);
+        if (!e->pending.head)
+            pthread_cond_broadcast(&e->idle_cv);
         char one = 1;
         if (write(e->pipe_wr, &one, 1) < 0 && errno != EAGAIN)
             log_warn("kv engine: cannot wake the event loop");
@@ -443,6 +456,200 @@ void kv_engine_stats(struct kv_engine *e, struct kv_engine_stats *out)
     pthread_mutex_unlock(&e->mu);
 }
 
+/* ---- snapshot and restore (Raft's fsm->snapshot and fsm->restore) ----------------------- */
+
+size_t kv_engine_snapshot_size(const struct kv_engine *e)
+{
+    return SNAP_HDR + kv_index_count(e->index) * OP_HDR + kv_index_bytes(e->index) + SNAP_TAIL;
+}
+
+struct snap_out {
+    uint8_t *p, *end;
+    uint64_t pairs;
+};
+
+static int snap_pair(const void *key, size_t klen, const void *val, size_t vlen, void *arg)
+{
+    struct snap_out *o = arg;
+    struct kv_op op = {KV_OP_PUT, key, klen, val, vlen};
+    if ((size_t)(o->end - o->p) < kv_engine_op_size(&op))
+        return 1;
+    o->p = kv_engine_encode_op(&op, o->p);
+    o->pairs++;
+    return 0;
+}
+
+int kv_engine_snapshot_write(struct kv_engine *e, uint64_t index, uint8_t *buf, size_t len,
+                             char *err, size_t errlen)
+{
+    if (len != kv_engine_snapshot_size(e)) {
+        snprintf(err, errlen, "snapshot buffer of %zu bytes, the engine needs %zu", len,
+                 kv_engine_snapshot_size(e));
+        return -1;
+    }
+    struct snap_out o = {buf + SNAP_HDR, buf + len - SNAP_TAIL, 0};
+    kv_index_scan(e->index, "", 0, NULL, 0, 0, snap_pair, &o);
+    if (o.p != o.end || o.pairs != kv_index_count(e->index)) {
+        snprintf(err, errlen, "snapshot: the index changed size while being written");
+        return -1;
+    }
+    buf[0] = KV_ENGINE_SNAPSHOT_VERSION;
+    bytes_put_le64(buf + 1, index > e->applied_index ? index : e->applied_index);
+    bytes_put_le64(buf + 9, o.pairs);
+    bytes_put_le32(o.end, kv_crc32(0, buf, len - SNAP_TAIL));
+    return 0;
+}
+
+struct snap_in {
+    struct kv_index *ix;
+    uint64_t pairs;
+};
+
+static int restore_pair(const struct kv_op *op, void *arg)
+{
+    struct snap_in *in = arg;
+    if (op->type != KV_OP_PUT || op->klen > KV_ENGINE_MAX_KEY ||
+        op->vlen > KV_ENGINE_MAX_VALUE)
+        return 1;
+    in->pairs++;
+    return kv_index_put(in->ix, op->key, op->klen, op->val, op->vlen) != 0 ? -1 : 0;
+}
+
+/* Checks a snapshot and builds its index; NULL with err when it is not a valid snapshot. */
+static struct kv_index *snapshot_index(const uint8_t *buf, size_t len, uint64_t *index, char *err,
+                                       size_t errlen)
+{
+    if (len < SNAP_HDR + SNAP_TAIL || buf[0] != KV_ENGINE_SNAPSHOT_VERSION ||
+        bytes_get_le32(buf + len - SNAP_TAIL) != kv_crc32(0, buf, len - SNAP_TAIL)) {
+        snprintf(err, errlen, "snapshot of %zu bytes: bad version or checksum", len);
+        return NULL;
+    }
+    struct snap_in in = {kv_index_new(), 0};
+    int rc = in.ix ? kv_engine_each_op(buf + SNAP_HDR, len - SNAP_HDR - SNAP_TAIL, restore_pair,
+                                       &in)
+                   : -1;
+    if (rc == 0 && in.pairs != bytes_get_le64(buf + 9))
+        rc = 1;
+    if (rc != 0) {
+        snprintf(err, errlen, rc < 0 ? "snapshot: out of memory loading %llu pairs"
+                                     : "snapshot: malformed pairs (%llu read)",
+                 (unsigned long long)in.pairs);
+        kv_index_free(in.ix);
+        return NULL;
+    }
+    *index = bytes_get_le64(buf + 1);
+    return in.ix;
+}
+
+/* Waits until the sync thread has written everything queued and every callback ran: the log
+ * is then the loop's alone until the next write. */
+static void quiesce(struct kv_engine *e)
+{
+    for (;;) {
+        pthread_mutex_lock(&e->mu);
+        while (e->pending.head || e->busy)
+            pthread_cond_wait(&e->idle_cv, &e->mu);
+        bool more = e->done.head != NULL;
+        pthread_mutex_unlock(&e->mu);
+        if (!more)
+            return;
+        run_done(e); /* a callback may queue another write: wait for it too */
+    }
+}
+
+static void remove_unfinished_restore(struct kv_engine *e)
+{
+    char path[PATH_MAX + 8];
+    snprintf(path, sizeof path, "%s%s", e->log_path, RESTORE_SUFFIX);
+    if (unlink(path) == 0)
+        log_warnx("data file %s: removed (a restore that did not finish)", path);
+    snprintf(path, sizeof path, "%s%s.tmp", e->log_path, RESTORE_SUFFIX);
+    unlink(path);
+}
+
+/* Writes the snapshot's pairs as records carrying index into a new log at path, synced. */
+static struct kv_log *write_restored_log(struct kv_engine *e, const char *path, uint64_t index,
+                                         const uint8_t *ops, size_t len, char *err,
+                                         size_t errlen)
+{
+    struct kv_log *log = NULL;
+    uint8_t *rec = malloc(9 + RESTORE_RECORD + OP_HDR + KV_ENGINE_MAX_KEY + KV_ENGINE_MAX_VALUE);
+    if (!rec) {
+        snprintf(err, errlen, "restore: out of memory");
+        return NULL;
+    }
+    int rc = kv_log_open(path, FILE_ID, e->encrypted ? e->key : NULL, NULL, NULL, &log, err,
+                         errlen);
+    rec[0] = PAYLOAD_VERSION_APPLIED;
+    bytes_put_le64(rec + 1, index);
+    size_t at = 0;
+    while (rc == 0) { /* at least one record, to carry the index */
+        size_t n = 0;
+        while (at + n < len && n < RESTORE_RECORD) { /* whole ops (checked by the caller) */
+            const uint8_t *op = ops + at + n;
+            n += OP_HDR + bytes_get_le32(op + 1) + bytes_get_le32(op + 5);
+        }
+        memcpy(rec + 9, ops + at, n);
+        rc = kv_log_append(log, rec, 9 + n, err, errlen);
+        at += n;
+        if (at == len)
+            break;
+    }
+    if (rc == 0)
+        rc = kv_log_sync(log, err, errlen);
+    free(rec);
+    if (rc != 0) {
+        kv_log_close(log);
+        unlink(path);
+        return NULL;
+    }
+    return log;
+}
+
+int kv_engine_restore(struct kv_engine *e, const uint8_t *buf, size_t len, char *err,
+                      size_t errlen)
+{
+    uint64_t index;
+    struct kv_index *ix = snapshot_index(buf, len, &index, err, errlen);
+    if (!ix)
+        return -1;
+    if (index <= e->applied_index) {
+        kv_index_free(ix); /* the engine holds this state or a later one already */
+        return 1;
+    }
+    quiesce(e);
+    pthread_mutex_lock(&e->mu);
+    bool failed = e->failed || e->stopping;
+    if (failed)
+        snprintf(err, errlen, "the engine takes no more writes: %s",
+                 e->stopping ? "it is closing" : e->fail_err);
+    pthread_mutex_unlock(&e->mu);
+    char path[PATH_MAX + 8];
+    snprintf(path, sizeof path, "%s%s", e->log_path, RESTORE_SUFFIX);
+    remove_unfinished_restore(e);
+    struct kv_log *log = failed ? NULL
+                                : write_restored_log(e, path, index, buf + SNAP_HDR,
+                                                     len - SNAP_HDR - SNAP_TAIL, err, errlen);
+    if (log && kv_log_rename(log, e->log_path, err, errlen) != 0) {
+        kv_log_close(log);
+        unlink(path);
+        log = NULL;
+    }
+    if (!log) {
+        kv_index_free(ix);
+        return -1;
+    }
+    pthread_mutex_lock(&e->mu);
+    struct kv_log *old = e->log;
+    e->log = log;
+    pthread_mutex_unlock(&e->mu);
+    kv_log_close(old);
+    kv_index_free(e->index);
+    e->index = ix;
+    e->applied_index = index;
+    return 0;
+}
+
 /* ---- open and close --------------------------------------------------------------------- */
 
 /* Creates dir if missing; checks meta.json against keys before kv.log is touched. */
@@ -506,6 +713,7 @@ static struct kv_engine *engine_new(void)
     e->index = kv_index_new();
     pthread_mutex_init(&e->mu, NULL);
     pthread_cond_init(&e->cv, NULL);
+    pthread_cond_init(&e->idle_cv, NULL);
     if (!e->index) {
         kv_engine_close(e);
         return NULL;
@@ -526,9 +734,13 @@ int kv_engine_open(struct event_base *base, const char *dir, const struct cipher
         return -1;
     }
     e->encrypted = keys != NULL;
+    if (keys)
+        memcpy(e->key, keys->data_key, sizeof e->key);
     memcpy(e->log_path, path, sizeof path);
     int rc = kv_log_open(path, FILE_ID, keys ? keys->data_key : NULL, replay_record, e, &e->log,
                          err, errlen);
+    if (rc == 0) /* under kv.log's lock: no other process is restoring here */
+        remove_unfinished_restore(e);
     if (rc == 0)
         rc = start_thread(e, base, err, errlen);
     if (rc != 0) {
@@ -560,6 +772,8 @@ void kv_engine_close(struct kv_engine *e)
     kv_log_close(e->log);
     kv_index_free(e->index);
     free(e->cycle);
+    mbedtls_platform_zeroize(e->key, sizeof e->key);
+    pthread_cond_destroy(&e->idle_cv);
     pthread_cond_destroy(&e->cv);
     pthread_mutex_destroy(&e->mu);
     free(e);

@@ -2,7 +2,8 @@
  * index, made durable by an append-only record log (kv_log.h) under the data dir, encrypted
  * with the cipher-file's key when there is one.
  *
- * Data dir layout: meta.json (kv_meta.h), kv.log (kv_log.h format, file id 1). One record
+ * Data dir layout: meta.json (kv_meta.h), kv.log (kv_log.h format, file id 1; kv.log.new only
+ * while a restore writes it). One record
  * per group commit holds the operations of every write in it, each encoded as
  *   u8 op (1 put, 2 delete) | u32 key length | u32 value length | key | value
  * (little-endian, after a u8 payload version 1), so a write's operations reach the disk all
@@ -29,6 +30,22 @@
  *   payload version 2: u8 2 | u64 applied index | ops. kv_engine_applied_index() is the
  *   highest index applied (after open: the highest made durable), so a replay of the Raft log
  *   after a restart skips commands at or below it.
+ * - Snapshots (Raft's fsm->snapshot and fsm->restore): kv_engine_snapshot_write() serializes
+ *   the whole key space into a buffer of exactly kv_engine_snapshot_size() bytes (the caller
+ *   allocates it, with raft_malloc for Raft):
+ *     u8 KV_ENGINE_SNAPSHOT_VERSION | u64 applied index | u64 pairs | pairs as put ops
+ *     (the op encoding above) | u32 CRC-32 of everything before it     (little-endian)
+ *   The applied index written is the higher of `index` (Raft's, when it takes the snapshot)
+ *   and the engine's own (ahead of Raft while Raft replays its log after a restart).
+ *   kv_engine_restore() replaces the engine's contents with a snapshot's and sets the applied
+ *   index to the snapshot's: it checks the whole snapshot and builds the new index first
+ *   (nothing changes when the snapshot is malformed: -1), waits for queued writes to be
+ *   durable and answered, writes the pairs as a new kv.log beside the old one (kv.log.new,
+ *   fsync), renames it over kv.log and fsyncs the directory. A kill -9 at any moment leaves
+ *   the old contents or the new, never a mix; an unfinished kv.log.new is removed at the
+ *   next open or restore. Returns 0 (restored), 1 when the engine's applied index is at or
+ *   past the snapshot's (nothing to do: its contents are the snapshot's or later ones), -1
+ *   with err. Blocking: it runs on the loop and waits for its own writes and fsyncs.
  * - Reads (get, scan, count) are synchronous, from memory, and see only acknowledged writes
  *   (and applied commands).
  *   get's *val points into the index: valid until control returns to the event loop.
@@ -103,6 +120,12 @@ int kv_engine_check_ops(const uint8_t *ops, size_t len);
 int kv_engine_apply(struct kv_engine *e, uint64_t index, const uint8_t *ops, size_t len,
                     char *err, size_t errlen);
 uint64_t kv_engine_applied_index(const struct kv_engine *e);
+#define KV_ENGINE_SNAPSHOT_VERSION 1
+size_t kv_engine_snapshot_size(const struct kv_engine *e);
+int kv_engine_snapshot_write(struct kv_engine *e, uint64_t index, uint8_t *buf, size_t len,
+                             char *err, size_t errlen);
+int kv_engine_restore(struct kv_engine *e, const uint8_t *buf, size_t len, char *err,
+                      size_t errlen);
 int kv_engine_get(struct kv_engine *e, const void *key, size_t klen, const void **val,
                   size_t *vlen);
 size_t kv_engine_scan(struct kv_engine *e, const void *start, size_t slen, const void *end,

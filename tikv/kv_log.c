@@ -462,6 +462,25 @@ uint64_t kv_log_size(const struct kv_log *log)
     return log->size;
 }
 
+int kv_log_rename(struct kv_log *log, const char *path, char *err, size_t errlen)
+{
+    char dir[PATH_MAX];
+    if (snprintf(dir, sizeof dir, "%s", path) >= (int)sizeof dir) {
+        snprintf(err, errlen, "data file %s: path too long", path);
+        return -1;
+    }
+    char *slash = strrchr(dir, '/');
+    if (slash)
+        *slash = '\0';
+    if (rename(log->path, path) != 0) {
+        snprintf(err, errlen, "data file %s: cannot rename to %s: %s", log->path, path,
+                 strerror(errno));
+        return -1;
+    }
+    snprintf(log->path, sizeof log->path, "%s", path);
+    return kv_file_fsync_dir(slash ? dir : ".", err, errlen);
+}
+
 const char *kv_log_path(const struct kv_log *log)
 {
     return log->path;

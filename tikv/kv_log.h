@@ -38,6 +38,10 @@
  *   never retried: the log is unusable after it.
  * - Appends and syncs may run on a thread other than the one that opened the log, one thread
  *   at a time.
+ * - kv_log_rename(): renames the open file to path (same directory) and fsyncs that directory,
+ *   so the rename is durable on return; the log keeps its descriptor and lock and names path
+ *   in its messages from then on. The storage engine's restore builds a whole new log beside
+ *   the old one and renames it over it: after a crash either file is complete.
  * Functions returning int: 0 on success, -1 with one line in err otherwise.
  */
 #ifndef TISIM_KV_LOG_H
@@ -73,6 +77,7 @@ int kv_log_append(struct kv_log *log, const void *payload, size_t len, char *err
 int kv_log_sync(struct kv_log *log, char *err, size_t errlen);
 /* The file's size: where the next record goes. */
 uint64_t kv_log_size(const struct kv_log *log);
+int kv_log_rename(struct kv_log *log, const char *path, char *err, size_t errlen);
 const char *kv_log_path(const struct kv_log *log);
 void kv_log_close(struct kv_log *log);
 

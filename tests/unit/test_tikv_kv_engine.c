@@ -1,5 +1,7 @@
 /* Unit tests for the storage engine (kv_engine over kv_log, kv_index, kv_meta): round trips,
- * scans, atomic batches, torn tails, corruption, keys, encryption at rest and kill -9. */
+ * scans, atomic batches, torn tails, corruption, keys, encryption at rest and kill -9; Raft's
+ * snapshot and restore (the whole key space moved, durable, a damaged snapshot refused, a
+ * kill -9 during a restore leaving the old or the new contents, never a mix). */
 #include <stdarg.h>
 #include <stddef.h>
 #include <setjmp.h>
@@ -19,10 +21,13 @@
 
 #include <event2/event.h>
 
+#include "bytes.h"
 #include "kv_crc.h"
 #include "kv_engine.h"
 #include "kv_meta.h"
 #include "test_tikv_kv_util.h"
+
+#define OP_HDR_FOR_TEST 9 /* u8 op | u32 key length | u32 value length */
 
 static char dir[64];
 static char logpath[128];
@@ -631,6 +636,231 @@ static void test_apply_index(void **state)
     kv_engine_close(e);
 }
 
+/* ---- snapshot and restore ---------------------------------------------------------------- */
+
+static uint8_t *take_snapshot(struct kv_engine *e, uint64_t index, size_t *len)
+{
+    char err[256];
+    *len = kv_engine_snapshot_size(e);
+    uint8_t *buf = malloc(*len);
+    assert_non_null(buf);
+    if (kv_engine_snapshot_write(e, index, buf, *len, err, sizeof err) != 0)
+        fail_msg("snapshot: %s", err);
+    return buf;
+}
+
+static uint64_t key_count(struct kv_engine *e)
+{
+    struct kv_engine_stats st;
+    kv_engine_stats(e, &st);
+    return st.keys;
+}
+
+static void apply_put(struct kv_engine *e, uint64_t index, const char *k, const char *v)
+{
+    struct kv_op op = {KV_OP_PUT, k, strlen(k), v, strlen(v)};
+    uint8_t buf[256];
+    uint8_t *end = kv_engine_encode_op(&op, buf);
+    char err[256];
+    assert_int_equal(kv_engine_apply(e, index, buf, (size_t)(end - buf), err, sizeof err), 0);
+}
+
+/* The whole key space moves from one engine to another: the target ends with exactly the
+ * source's pairs and applied index, durably, and keeps working; an older snapshot is a no-op;
+ * a damaged one changes nothing. */
+static void snapshot_restore(const struct cipher_keys *keys)
+{
+    char err[256];
+    struct kv_engine *src = open_ok(keys);
+    put(src, "", "empty key");
+    put(src, "empty value", "");
+    put(src, "gone", "soon");
+    del(src, "gone");
+    apply_put(src, 12, "applied", "by raft");
+    size_t len;
+    uint8_t *snap = take_snapshot(src, 10, &len); /* raft at 10, the engine at 12: 12 wins */
+    assert_int_equal(bytes_get_le64(snap + 1), 12);
+    kv_engine_close(src);
+
+    char other[128];
+    snprintf(other, sizeof other, "%s/b", dir);
+    struct kv_engine *dst = NULL;
+    assert_int_equal(kv_engine_open(base, other, keys, &dst, err, sizeof err), 0);
+    put(dst, "old", "contents");
+    apply_put(dst, 3, "applied", "earlier");
+    /* damaged: refused whole, nothing changed */
+    snap[20] ^= 0x40;
+    assert_int_equal(kv_engine_restore(dst, snap, len, err, sizeof err), -1);
+    assert_contains(err, "bad version or checksum");
+    expect_kv(dst, "old", "contents");
+    assert_int_equal(kv_engine_applied_index(dst), 3);
+    snap[20] ^= 0x40;
+    /* the good one */
+    if (kv_engine_restore(dst, snap, len, err, sizeof err) != 0)
+        fail_msg("restore: %s", err);
+    assert_int_equal(kv_engine_applied_index(dst), 12);
+    assert_int_equal(key_count(dst), 3);
+    expect_kv(dst, "old", NULL);
+    expect_kv(dst, "applied", "by raft");
+    expect_kv(dst, "", "empty key");
+    expect_kv(dst, "empty value", "");
+    /* the same snapshot again: the engine is there already */
+    assert_int_equal(kv_engine_restore(dst, snap, len, err, sizeof err), 1);
+    put(dst, "after", "restore"); /* the new kv.log takes writes */
+    kv_engine_close(dst);
+    char leftover[192];
+    snprintf(leftover, sizeof leftover, "%s/kv.log.new", other);
+    assert_int_equal(access(leftover, F_OK), -1);
+
+    assert_int_equal(kv_engine_open(base, other, keys, &dst, err, sizeof err), 0);
+    assert_int_equal(kv_engine_applied_index(dst), 12);
+    assert_int_equal(key_count(dst), 4);
+    expect_kv(dst, "old", NULL);
+    expect_kv(dst, "applied", "by raft");
+    expect_kv(dst, "after", "restore");
+    /* a snapshot of the restored engine is byte for byte the one restored, plus "after" */
+    size_t len2;
+    uint8_t *again = take_snapshot(dst, 0, &len2);
+    assert_int_equal(len2, len + OP_HDR_FOR_TEST + strlen("after") + strlen("restore"));
+    free(again);
+    kv_engine_close(dst);
+    free(snap);
+}
+
+static void test_snapshot_restore_plain(void **state)
+{
+    (void)state;
+    snapshot_restore(NULL);
+}
+
+static void test_snapshot_restore_encrypted(void **state)
+{
+    (void)state;
+    snapshot_restore(&key_a);
+    /* the restored file is sealed: no value in the clear */
+    char path[128];
+    snprintf(path, sizeof path, "%s/b/kv.log", dir);
+    char *raw = tu_read_file(path);
+    assert_non_null(raw);
+    assert_null(strstr(raw, "by raft"));
+    free(raw);
+}
+
+/* ---- kill -9 during a restore -------------------------------------------------------------- */
+
+#define R_OLD 2000
+#define R_NEW 30000
+
+static void fill(struct kv_engine *e, const char *prefix, int n)
+{
+    static struct kv_op ops[1000];
+    static char names[1000][32], vals[1000][256];
+    for (int i = 0; i < n; i += 1000) {
+        int k = n - i < 1000 ? n - i : 1000;
+        for (int j = 0; j < k; j++) {
+            snprintf(names[j], sizeof names[j], "%s-%06d", prefix, i + j);
+            snprintf(vals[j], sizeof vals[j], "%s-value-%0200d", prefix, i + j);
+            ops[j] = (struct kv_op){KV_OP_PUT, names[j], strlen(names[j]), vals[j],
+                                    strlen(vals[j])};
+        }
+        write_sync(e, ops, (size_t)k);
+    }
+}
+
+/* 1: every old pair and nothing else; 2: every new pair and the snapshot's index. */
+static int which_contents(struct kv_engine *e)
+{
+    char name[32];
+    const void *v;
+    size_t vl;
+    uint64_t keys = key_count(e);
+    if (keys == R_OLD) {
+        for (int i = 0; i < R_OLD; i++) {
+            snprintf(name, sizeof name, "old-%06d", i);
+            assert_int_equal(kv_engine_get(e, name, strlen(name), &v, &vl), 0);
+        }
+        return 1;
+    }
+    assert_int_equal(keys, R_NEW);
+    assert_int_equal(kv_engine_applied_index(e), 777);
+    for (int i = 0; i < R_NEW; i++) {
+        snprintf(name, sizeof name, "new-%06d", i);
+        assert_int_equal(kv_engine_get(e, name, strlen(name), &v, &vl), 0);
+    }
+    return 2;
+}
+
+static void restore_child(int fd, const uint8_t *snap, size_t len)
+{
+    struct event_base *b = event_base_new();
+    struct kv_engine *e;
+    char err[512];
+    if (!b || kv_engine_open(b, dir, &key_a, &e, err, sizeof err) != 0)
+        _exit(2);
+    char one = 1;
+    if (write(fd, &one, 1) != 1)
+        _exit(3);
+    int rc = kv_engine_restore(e, snap, len, err, sizeof err);
+    if (write(fd, &one, 1) != 1)
+        _exit(4);
+    kv_engine_close(e);
+    _exit(rc == 0 ? 0 : 5);
+}
+
+/* A child restores a snapshot of 30000 pairs over 2000 others and is killed at a random moment
+ * of it: every reopen finds one whole set or the other. */
+static void test_restore_kill9(void **state)
+{
+    (void)state;
+    char other[128];
+    snprintf(other, sizeof other, "%s/src", dir);
+    struct kv_engine *src = NULL;
+    char err[256];
+    assert_int_equal(kv_engine_open(base, other, &key_a, &src, err, sizeof err), 0);
+    fill(src, "new", R_NEW);
+    size_t len;
+    uint8_t *snap = take_snapshot(src, 777, &len);
+    kv_engine_close(src);
+    unsigned seed = (unsigned)time(NULL) ^ (unsigned)getpid();
+    int seen[3] = {0, 0, 0}, last = 2;
+    for (int round = 0; round < 8; round++) {
+        struct kv_engine *e;
+        if (last == 2) { /* each round starts from the old set */
+            char keep[128];
+            snprintf(keep, sizeof keep, "%s/kv.log", dir);
+            unlink(keep);
+            snprintf(keep, sizeof keep, "%s/meta.json", dir);
+            unlink(keep);
+            e = open_ok(&key_a);
+            fill(e, "old", R_OLD);
+            kv_engine_close(e);
+        }
+        int p[2];
+        assert_int_equal(pipe(p), 0);
+        pid_t pid = fork();
+        assert_true(pid >= 0);
+        if (pid == 0) {
+            close(p[0]);
+            restore_child(p[1], snap, len);
+        }
+        close(p[1]);
+        char c;
+        assert_int_equal(read(p[0], &c, 1), 1); /* the child is about to restore */
+        usleep((useconds_t)(rand_r(&seed) % 150000));
+        kill(pid, SIGKILL);
+        close(p[0]);
+        int wstatus;
+        assert_int_equal(waitpid(pid, &wstatus, 0), pid);
+        e = open_ok(&key_a);
+        last = which_contents(e);
+        seen[last]++;
+        kv_engine_close(e);
+    }
+    print_message("restore killed 8 times: %d left the old contents, %d the new\n", seen[1],
+                  seen[2]);
+    free(snap);
+}
+
 /* ---- kill -9 ----------------------------------------------------------------------------- */
 
 struct child {
@@ -754,6 +984,8 @@ int main(void)
         T(test_foreign_key_never_cuts),   T(test_limitations),          T(test_in_use),
         T(test_refused_writes),       T(test_encrypted_at_rest),    T(test_group_commit),
         T(test_close_flushes),        T(test_apply_index),          T(test_kill9),
+        T(test_snapshot_restore_plain), T(test_snapshot_restore_encrypted),
+        T(test_restore_kill9),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
 }
