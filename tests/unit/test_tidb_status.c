@@ -3,7 +3,8 @@
  * certificate or another CA's certificate fails the handshake); with the list empty no
  * certificate is asked for and anyone is served; /status, /info, /metrics (connections,
  * queries by type and result, handshakes by port and result), /schema, /schema/{db},
- * /schema/{db}/{table} from the daemon's hooks; wrong methods and unknown paths. */
+ * /schema/{db}/{table} from the daemon's hooks; wrong methods and unknown paths; the real
+ * tidb-ctl in the guide's form, served and refused. */
 #include <stdarg.h>
 #include <stddef.h>
 #include <setjmp.h>
@@ -135,18 +136,10 @@ static void on_curl_output(evutil_socket_t fd, short what, void *arg)
     }
 }
 
-/* Runs curl with args (NULL-terminated, before the URL) on f->url + path. */
-static void curl(struct fixture *f, struct curl_run *r, const char *const *args,
-                 const char *path)
+/* Runs argv (argv[0] found on PATH or a path) while the loop serves; its stdout and stderr
+ * land in r. */
+static void run_cmd(struct fixture *f, struct curl_run *r, const char *const *argv)
 {
-    char url[256];
-    const char *argv[32] = {"curl", "-sS", "--max-time", "30", "-w", "\nHTTP %{http_code}"};
-    size_t n = 6;
-    for (size_t i = 0; args && args[i] && n < 30; i++)
-        argv[n++] = args[i];
-    snprintf(url, sizeof url, "%s%s", f->url, path);
-    argv[n++] = url;
-    argv[n] = NULL;
     memset(r, 0, sizeof *r);
     int p[2];
     assert_int_equal(pipe(p), 0);
@@ -157,7 +150,7 @@ static void curl(struct fixture *f, struct curl_run *r, const char *const *args,
         dup2(p[1], 2);
         close(p[0]);
         close(p[1]);
-        execvp("curl", (char *const *)argv);
+        execvp(argv[0], (char *const *)argv);
         _exit(127);
     }
     close(p[1]);
@@ -172,6 +165,21 @@ static void curl(struct fixture *f, struct curl_run *r, const char *const *args,
     int status = 0;
     assert_int_equal(waitpid(pid, &status, 0), pid);
     r->exit_code = WIFEXITED(status) ? WEXITSTATUS(status) : -1;
+}
+
+/* Runs curl with args (NULL-terminated, before the URL) on f->url + path. */
+static void curl(struct fixture *f, struct curl_run *r, const char *const *args,
+                 const char *path)
+{
+    char url[256];
+    const char *argv[32] = {"curl", "-sS", "--max-time", "30", "-w", "\nHTTP %{http_code}"};
+    size_t n = 6;
+    for (size_t i = 0; args && args[i] && n < 30; i++)
+        argv[n++] = args[i];
+    snprintf(url, sizeof url, "%s%s", f->url, path);
+    argv[n++] = url;
+    argv[n] = NULL;
+    run_cmd(f, r, argv);
 }
 
 /* The cert options for dir's NAME.pem / NAME-key.pem and dir's CA. */
@@ -450,6 +458,48 @@ static void test_plain_http_without_cluster_tls(void **state)
     assert_contains(err, "/nonexistent/");
 }
 
+/* The real tidb-ctl (ctest's TISIM_BIN) against this port, in the guide's form. */
+static void tidb_ctl(struct fixture *f, struct curl_run *r, const char *cert, const char *cmd)
+{
+    char bin[300], ca[300], c[300], k[300];
+    const char *dir = getenv("TISIM_BIN");
+    snprintf(bin, sizeof bin, "%s/tidb-ctl", dir ? dir : "bin");
+    snprintf(ca, sizeof ca, "%s/ca.pem", g_dir);
+    snprintf(c, sizeof c, "%s/%s.pem", g_dir, cert);
+    snprintf(k, sizeof k, "%s/%s-key.pem", g_dir, cert);
+    const char *argv[] = {bin, "-u", f->url, "--ca", ca, "--ssl-cert", c, "--ssl-key", k, cmd,
+                          NULL};
+    run_cmd(f, r, argv);
+    if (r->exit_code == 127)
+        print_error("cannot run %s (ctest sets TISIM_BIN to the build's bin/)\n", bin);
+}
+
+static void test_tidb_ctl(void **state)
+{
+    (void)state;
+    struct fixture f;
+    const char *const cns[] = {"TiDB-Server", "TiKV-Control", NULL};
+    start(&f, cns);
+    struct curl_run r;
+    tidb_ctl(&f, &r, "client", NULL);
+    if (r.exit_code != 0)
+        print_error("tidb-ctl: %s\n", r.out);
+    assert_int_equal(r.exit_code, 0);
+    assert_string_equal(r.out, "{\n    \"connections\": 3,\n    \"version\": \"" VERSION
+                               "\",\n    \"git_hash\": \"0123abc\"\n}\n");
+    tidb_ctl(&f, &r, "client", "schema");
+    assert_int_equal(r.exit_code, 0);
+    assert_contains(r.out, "\"L\": \"test\"");
+    /* A CN outside cluster-verify-cn: refused, one line saying so. */
+    tidb_ctl(&f, &r, "pd-server", NULL);
+    assert_int_equal(r.exit_code, 1);
+    assert_contains(r.out, "tidb-ctl: ");
+    assert_contains(r.out, "the server refused our certificate: its Common Name is not in the "
+                           "server's allow-list");
+    assert_true(strchr(r.out, '\n') == r.out + strlen(r.out) - 1);
+    stop(&f);
+}
+
 static int group_setup(void **state)
 {
     (void)state;
@@ -477,6 +527,7 @@ int main(void)
         cmocka_unit_test(test_metrics),
         cmocka_unit_test(test_schema),
         cmocka_unit_test(test_plain_http_without_cluster_tls),
+        cmocka_unit_test(test_tidb_ctl),
     };
     return cmocka_run_group_tests(tests, group_setup, group_teardown);
 }
