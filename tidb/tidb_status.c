@@ -16,8 +16,10 @@
 
 #define UUID_LEN 37
 
+#define TYPE_MAX 32
+
 struct query_counter {
-    const char *type; /* a literal from the caller */
+    char type[TYPE_MAX + 1]; /* a copy: callers may pass any string */
     unsigned long long ok, error;
 };
 
@@ -361,7 +363,7 @@ struct tidb_status *tidb_status_new(struct event_base *base, const char *host, i
         snprintf(err, errlen, "out of memory");
         return NULL;
     }
-    s->other.type = "other";
+    snprintf(s->other.type, sizeof s->other.type, "other");
     if (hooks)
         s->hooks = *hooks;
     if (copy_info(s, info) != 0) {
@@ -394,7 +396,7 @@ int tidb_status_watch_tls(struct tidb_status *s, const char *name, struct tls_ct
 
 static bool type_ok(const char *type)
 {
-    if (!type || !*type || strlen(type) > 64)
+    if (!type || !*type || strlen(type) > TYPE_MAX)
         return false;
     for (const char *p = type; *p; p++)
         if (!isalnum((unsigned char)*p) && *p != '_')
@@ -412,8 +414,10 @@ static struct query_counter *counter_of(struct tidb_status *s, const char *type)
             return &s->queries[i];
     if (s->n_queries >= TIDB_STATUS_MAX_TYPES)
         return &s->other;
-    s->queries[s->n_queries] = (struct query_counter){.type = type};
-    return &s->queries[s->n_queries++];
+    struct query_counter *q = &s->queries[s->n_queries++];
+    *q = (struct query_counter){0};
+    snprintf(q->type, sizeof q->type, "%s", type);
+    return q;
 }
 
 void tidb_status_count_query(struct tidb_status *s, const char *type, bool ok)

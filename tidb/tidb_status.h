@@ -31,8 +31,8 @@
  * - Hooks run on the event loop thread and must not block it (answer from memory, e.g. the
  *   catalog's cached copy): hooks.schema returns a new reference (the caller's to release).
  * - tidb_status_count_query may be called from any thread (session workers); everything
- *   else belongs to the event loop's thread. Statement types are short literals made of
- *   letters, digits and '_' ("Select", "Insert", ...); at most TIDB_STATUS_MAX_TYPES distinct
+ *   else belongs to the event loop's thread. Statement types are names of up to 32 letters,
+ *   digits and '_' ("Select", "Insert", ...; copied); at most TIDB_STATUS_MAX_TYPES distinct
  *   ones are kept, the rest (and any other text) are counted as "other".
  */
 #ifndef TISIM_TIDB_STATUS_H
@@ -79,7 +79,7 @@ struct tidb_status *tidb_status_new(struct event_base *base, const char *host, i
 int tidb_status_port(const struct tidb_status *s);
 /* Reports ctx's handshake counters under port="name" (a literal) in /metrics. -1 when full. */
 int tidb_status_watch_tls(struct tidb_status *s, const char *name, struct tls_ctx *ctx);
-/* One statement of type (a literal) finished, ok or with an error. Thread-safe. */
+/* One statement of type ("Select") finished, ok or with an error. Thread-safe. */
 void tidb_status_count_query(struct tidb_status *s, const char *type, bool ok);
 void tidb_status_free(struct tidb_status *s);
 

@@ -356,6 +356,10 @@ static void test_metrics(void **state)
     tidb_status_count_query(f.st, "Insert", true);
     tidb_status_count_query(f.st, "Insert", false);
     tidb_status_count_query(f.st, "Insert\"} 99\nx", true); /* not a type: "other" */
+    tidb_status_count_query(f.st, "A23456789012345678901234567890123", false); /* too long */
+    char type[16] = "Update"; /* the caller's buffer: copied, not kept */
+    tidb_status_count_query(f.st, type, true);
+    snprintf(type, sizeof type, "Garbage");
     struct cert_args a;
     struct curl_run r;
     curl(&f, &r, with_cert(&a, g_dir, NULL), "/metrics");
@@ -366,6 +370,9 @@ static void test_metrics(void **state)
     assert_contains(r.out, "tidb_server_query_total{result=\"OK\",type=\"Insert\"} 1\n");
     assert_contains(r.out, "tidb_server_query_total{result=\"Error\",type=\"Insert\"} 1\n");
     assert_contains(r.out, "tidb_server_query_total{result=\"OK\",type=\"other\"} 1\n");
+    assert_contains(r.out, "tidb_server_query_total{result=\"Error\",type=\"other\"} 1\n");
+    assert_contains(r.out, "tidb_server_query_total{result=\"OK\",type=\"Update\"} 1\n");
+    assert_null(strstr(r.out, "Garbage"));
     assert_null(strstr(r.out, "99"));
     assert_null(strstr(r.out, "result=\"Error\",type=\"Select\""));
     assert_contains(r.out, "tisim_tls_handshakes_total{port=\"mysql\",result=\"full\"} 0\n");
