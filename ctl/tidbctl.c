@@ -111,7 +111,8 @@ static int append_name(char *path, size_t len, const char *sep, const char *name
     n += (size_t)w;
     for (const unsigned char *p = (const unsigned char *)name; *p; p++) {
         bool plain = isalnum(*p) || *p == '-' || *p == '.' || *p == '_' || *p == '~';
-        w = plain ? snprintf(path + n, len - n, "%c", *p) : snprintf(path + n, len - n, "%%%02X", *p);
+        w = plain ? snprintf(path + n, len - n, "%c", *p)
+                  : snprintf(path + n, len - n, "%%%02X", *p);
         if (w < 0 || (size_t)w >= len - n)
             return -1;
         n += (size_t)w;

@@ -287,7 +287,8 @@ static int check_path(struct tidb_config *c, char *err, size_t errlen)
         return -1;
     }
     if (eps.n == 0)
-        snprintf(err, errlen, "--path is not set: give the PD endpoints (host:port, comma-separated)");
+        snprintf(err, errlen,
+                 "--path is not set: give the PD endpoints (host:port, comma-separated)");
     else if (eps.n > TIDB_MAX_PD_ENDPOINTS)
         snprintf(err, errlen, "--path lists %zu endpoints; at most %d are supported", eps.n,
                  TIDB_MAX_PD_ENDPOINTS);

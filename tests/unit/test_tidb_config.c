@@ -323,7 +323,8 @@ static void test_store_is_tikv(void **state)
     const char *unistore[] = {"--store", "unistore", "--path", "127.0.0.1:2379", NULL};
     const char *mocktikv[] = {"--store=mocktikv", "--path", "127.0.0.1:2379", NULL};
     const char *other[] = {"--store", "badger", "--path", "127.0.0.1:2379", NULL};
-    expect_refused(none, unistore, "--store unistore: tisim has no embedded store; use --store tikv");
+    expect_refused(none, unistore,
+                   "--store unistore: tisim has no embedded store; use --store tikv");
     expect_refused(none, mocktikv, "--store mocktikv: tisim has no embedded store");
     expect_refused(none, other, "--store 'badger': unknown store, use tikv");
     expect_refused("store = \"unistore\"\n", pd_plain, "--store unistore");
