@@ -412,6 +412,29 @@ int tls_cert_file_cn(const char *path, char *cn, size_t cnlen, char *err, size_t
     return ret;
 }
 
+static void format_x509_time(const mbedtls_x509_time *t, char *out, size_t len)
+{
+    static const char *const MON[] = {"Jan", "Feb", "Mar", "Apr", "May", "Jun",
+                                      "Jul", "Aug", "Sep", "Oct", "Nov", "Dec"};
+    int m = t->mon >= 1 && t->mon <= 12 ? t->mon - 1 : 0;
+    snprintf(out, len, "%s %2d %02d:%02d:%02d %d GMT", MON[m], t->day, t->hour, t->min, t->sec,
+             t->year);
+}
+
+int tls_cert_file_dates(const char *path, char *not_before, char *not_after, size_t len,
+                        char *err, size_t errlen)
+{
+    mbedtls_x509_crt crt;
+    mbedtls_x509_crt_init(&crt);
+    int ret = parse_crt_file(&crt, "cert-path", path, err, errlen) == 0 ? 0 : -1;
+    if (ret == 0) {
+        format_x509_time(&crt.valid_from, not_before, len);
+        format_x509_time(&crt.valid_to, not_after, len);
+    }
+    mbedtls_x509_crt_free(&crt);
+    return ret;
+}
+
 void tls_ctx_stats(const struct tls_ctx *ctx, struct tls_stats *out)
 {
     *out = ctx->stats;

@@ -151,6 +151,10 @@ void tls_ctx_set_handshake_timeout(struct tls_ctx *ctx, int ms);
 /* The subject CN of the certificate in a PEM file (e.g. a daemon's own cert-path, so that
  * peer-only endpoints can admit the CN its peers present). -1 with err naming the file. */
 int tls_cert_file_cn(const char *path, char *cn, size_t cnlen, char *err, size_t errlen);
+/* The validity dates of the certificate in a PEM file as OpenSSL prints them (what MySQL's
+ * Ssl_server_not_before/after show): "Jan  1 00:00:00 2026 GMT". -1 with err naming the file. */
+int tls_cert_file_dates(const char *path, char *not_before, char *not_after, size_t len,
+                        char *err, size_t errlen);
 
 /* Handshake outcomes of a ctx's connections since it was made (for /metrics): completed in
  * full, completed by resumption, failed (refused, timed out, broken). */

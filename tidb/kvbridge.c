@@ -590,6 +590,21 @@ void kvbridge_free(struct kvbridge *b)
 {
     if (!b)
         return;
+    kvbridge_close(b);
+    for (size_t i = 0; i < b->n_pd; i++) {
+        http_client_free(b->pd[i]);
+        free(b->pd_url[i]);
+    }
+    if (b->wake)
+        event_free(b->wake);
+    close(b->pipe_rd);
+    close(b->pipe_wr);
+    pthread_mutex_destroy(&b->mu);
+    free(b);
+}
+
+void kvbridge_close(struct kvbridge *b)
+{
     pthread_mutex_lock(&b->mu);
     b->closing = true;
     struct req *q = b->queue_head;
@@ -614,14 +629,4 @@ void kvbridge_free(struct kvbridge *b)
     b->n_stores = 0;
     while (b->inflight.next != &b->inflight)
         finish(b->inflight.next, NULL, "TiDB is stopping");
-    for (size_t i = 0; i < b->n_pd; i++) {
-        http_client_free(b->pd[i]);
-        free(b->pd_url[i]);
-    }
-    if (b->wake)
-        event_free(b->wake);
-    close(b->pipe_rd);
-    close(b->pipe_wr);
-    pthread_mutex_destroy(&b->mu);
-    free(b);
 }

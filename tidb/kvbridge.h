@@ -15,7 +15,10 @@
  *   One rpc_client per store address, kept for the bridge's life.
  * - Convenience calls on top (same threads, same return convention, errors as one line):
  *   kvb_get (1 not found), kvb_put, kvb_delete, kvb_batch_put, kvb_scan.
- * - kvbridge_free on the loop thread, after every worker stopped calling: pending calls fail.
+ * - kvbridge_close (loop thread, at shutdown, before joining the workers): every pending call
+ *   fails now and later calls fail at once ("TiDB is stopping"), so no worker waits for a
+ *   loop that no longer runs. kvbridge_free on the loop thread, after every worker stopped
+ *   calling.
  * - kvbridge_stats: calls made and answered with a NOT_LEADER hop, for /metrics.
  */
 #ifndef TISIM_KVBRIDGE_H
@@ -36,6 +39,7 @@ struct kvbridge;
 
 struct kvbridge *kvbridge_new(struct event_base *base, const char *pd_endpoints,
                               struct tls_ctx *tls, char *err, size_t errlen);
+void kvbridge_close(struct kvbridge *b);
 void kvbridge_free(struct kvbridge *b);
 int kvbridge_call(struct kvbridge *b, const char *method, const struct rpc_buf *args, size_t n,
                   struct rpc_frame **resp, char *err, size_t errlen);

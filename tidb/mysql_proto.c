@@ -872,8 +872,8 @@ static int write_ok_header(struct mysql_buf *b, uint8_t *seq, uint8_t header,
     int rc = mysql_put_u8(b, header) | mysql_put_lenenc_int(b, affected) |
              mysql_put_lenenc_int(b, last_id) | mysql_put_u16(b, status) |
              mysql_put_u16(b, warnings);
-    if (info)
-        rc |= mysql_buf_append(b, info, strlen(info));
+    if (info && *info) /* length-encoded: what libmariadb and libmysqlclient both read */
+        rc |= mysql_put_lenenc_str(b, info, strlen(info));
     if (rc != 0 || mysql_packet_end(b, start, seq) != 0) {
         b->len = start;
         return -1;
@@ -935,8 +935,16 @@ int mysql_parse_ok(const uint8_t *p, size_t n, struct mysql_ok *out)
     if (mysql_rd_lenenc_int(&r, &out->affected) || mysql_rd_lenenc_int(&r, &out->last_id) ||
         mysql_rd_u16(&r, &out->status) || mysql_rd_u16(&r, &out->warnings))
         return -1;
-    out->info_len = mysql_rd_left(&r);
-    out->info = p + r.pos;
+    out->info = NULL;
+    out->info_len = 0;
+    if (mysql_rd_left(&r) > 0) {
+        const uint8_t *s;
+        size_t len;
+        if (mysql_rd_lenenc_str(&r, &s, &len) != 0)
+            return -1;
+        out->info = s;
+        out->info_len = len;
+    }
     return 0;
 }
 

@@ -32,7 +32,10 @@
  *   CLIENT_LONG_FLAG, CLIENT_TRANSACTIONS, CLIENT_MULTI_RESULTS, and CLIENT_SSL only when
  *   TLS is configured (mysql_server_caps). It does NOT advertise CLIENT_DEPRECATE_EOF
  *   (result sets use classic EOF packets; mysql_write_ok_eof exists for a server that does)
- *   nor CLIENT_SESSION_TRACK (an OK packet's info is the rest of the packet) nor
+ *   nor CLIENT_SESSION_TRACK (an OK packet's info is still a length-encoded string: the
+ *   protocol documents string<EOF> here, but libmariadb and libmysqlclient both read a
+ *   length-encoded one, as MySQL and TiDB send it; a mariadb client shows "malformed packet"
+ *   otherwise) nor
  *   CLIENT_CONNECT_ATTRS (attributes a client sends anyway are skipped, checked for shape).
  *   Clients must speak protocol 4.1: a HandshakeResponse320 is refused.
  * - mysql_native_password: the stored form is "*" + 40 upper-case hex digits of
@@ -420,7 +423,8 @@ bool mysql_native_password_verify(const uint8_t scramble[MYSQL_SCRAMBLE_LEN],
 
 /* ---- responses ------------------------------------------------------------------------ */
 
-/* OK packet: 0x00, affected rows, last insert id, status, warnings, info (may be NULL). */
+/* OK packet: 0x00, affected rows, last insert id, status, warnings, info (length-encoded;
+ * NULL or "": none). */
 int mysql_write_ok(struct mysql_buf *b, uint8_t *seq, uint64_t affected, uint64_t last_id,
                    uint16_t status, uint16_t warnings, const char *info);
 /* The same with header 0xFE: what ends a result set under CLIENT_DEPRECATE_EOF. */
