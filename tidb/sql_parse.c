@@ -410,24 +410,49 @@ static enum tok_type lex_at(struct parser *p, size_t i, size_t *end)
     return T_OTHER;
 }
 
+/* A two-character operator when the next byte is second, else the one-character one. */
+static enum tok_type pair(const struct parser *p, size_t i, size_t *end, char second,
+                          enum tok_type two, enum tok_type one)
+{
+    if (at(p, i + 1) != (unsigned char)second)
+        return one;
+    *end = i + 2;
+    return two;
+}
+
 static enum tok_type lex_punct(const struct parser *p, size_t i, size_t *end)
 {
-    static const struct { char text[4]; enum tok_type type; } ops[] = {
-        {"<=>", T_NSEQ}, {"<=", T_LE}, {">=", T_GE}, {"<>", T_NE}, {"!=", T_NE}, {":=", T_ASSIGN},
-        {"||", T_OROR}, {"&&", T_ANDAND}, {"<<", T_OTHER}, {">>", T_OTHER},
-        {"(", T_LP}, {")", T_RP}, {",", T_COMMA}, {";", T_SEMI}, {".", T_DOT}, {"+", T_PLUS},
-        {"-", T_MINUS}, {"*", T_STAR}, {"/", T_SLASH}, {"%", T_PERCENT}, {"=", T_EQ},
-        {"<", T_LT}, {">", T_GT}, {"!", T_BANG},
-    };
-    for (size_t k = 0; k < sizeof ops / sizeof ops[0]; k++) {
-        size_t n = strlen(ops[k].text);
-        if (n <= p->len - i && memcmp(p->s + i, ops[k].text, n) == 0) {
-            *end = i + n;
-            return ops[k].type;
-        }
-    }
     *end = i + 1;
-    return T_OTHER;
+    switch (at(p, i)) {
+    case '(': return T_LP;
+    case ')': return T_RP;
+    case ',': return T_COMMA;
+    case ';': return T_SEMI;
+    case '.': return T_DOT;
+    case '+': return T_PLUS;
+    case '-': return T_MINUS;
+    case '*': return T_STAR;
+    case '/': return T_SLASH;
+    case '%': return T_PERCENT;
+    case '=': return T_EQ;
+    case '>': return at(p, i + 1) == '>' ? pair(p, i, end, '>', T_OTHER, T_GT)
+                                         : pair(p, i, end, '=', T_GE, T_GT);
+    case '!': return pair(p, i, end, '=', T_NE, T_BANG);
+    case ':': return pair(p, i, end, '=', T_ASSIGN, T_OTHER);
+    case '|': return pair(p, i, end, '|', T_OROR, T_OTHER);
+    case '&': return pair(p, i, end, '&', T_ANDAND, T_OTHER);
+    case '<':
+        if (at(p, i + 1) == '=' && at(p, i + 2) == '>') {
+            *end = i + 3;
+            return T_NSEQ;
+        }
+        if (at(p, i + 1) == '>')
+            return pair(p, i, end, '>', T_NE, T_LT);
+        if (at(p, i + 1) == '<')
+            return pair(p, i, end, '<', T_OTHER, T_LT);
+        return pair(p, i, end, '=', T_LE, T_LT);
+    default: return T_OTHER;
+    }
 }
 
 static enum tok_type lex_token(struct parser *p, size_t i, bool host, size_t *end)
@@ -475,10 +500,16 @@ static struct tok lex(struct parser *p)
 
 /* ---- token access ---------------------------------------------------------------------- */
 
-static const struct tok *peek_at(struct parser *p, int k)
+static void fill_lookahead(struct parser *p, int k)
 {
     while (p->n_la <= k)
         p->la[p->n_la++] = lex(p);
+}
+
+static const struct tok *peek_at(struct parser *p, int k)
+{
+    if (p->n_la <= k)
+        fill_lookahead(p, k);
     return &p->la[k];
 }
 
@@ -498,10 +529,12 @@ static struct tok advance(struct parser *p)
 
 static bool tok_is_kw(const struct parser *p, const struct tok *t, const char *kw)
 {
-    size_t n = strlen(kw);
-    if (t->type != T_WORD || t->end - t->start != n)
+    if (t->type != T_WORD || ascii_upper(p->s[t->start]) != kw[0])
         return false;
-    for (size_t i = 0; i < n; i++)
+    size_t n = strlen(kw);
+    if (t->end - t->start != n)
+        return false;
+    for (size_t i = 1; i < n; i++)
         if (ascii_upper(p->s[t->start + i]) != kw[i])
             return false;
     return true;
@@ -577,7 +610,8 @@ static bool at_any_kw(struct parser *p, int k, const char *const *kws)
     return false;
 }
 
-/* Words that name nothing unless backquoted (MySQL's reserved words this subset meets). */
+/* Words that name nothing unless backquoted (MySQL's reserved words this subset meets),
+ * sorted for bsearch. */
 static const char *const RESERVED[] = {
     "ALL", "ALTER", "AND", "AS", "ASC", "BETWEEN", "BIGINT", "BINARY", "BY", "CASE", "CHAR",
     "CHARACTER", "CHECK", "COLLATE", "CONSTRAINT", "CONVERT", "CREATE", "CROSS",
@@ -589,7 +623,7 @@ static const char *const RESERVED[] = {
     "OUTER", "PRIMARY", "REFERENCES", "REGEXP", "REPLACE", "REQUIRE", "RIGHT", "RLIKE",
     "SCHEMA", "SCHEMAS", "SELECT", "SET", "SHOW", "SPATIAL", "STRAIGHT_JOIN", "TABLE",
     "THEN", "TO", "TRUE", "UNION", "UNIQUE", "UNSIGNED", "UPDATE", "USAGE", "USE", "USING",
-    "VALUES", "VARCHAR", "WHEN", "WHERE", "WITH", "XOR", NULL,
+    "VALUES", "VARCHAR", "WHEN", "WHERE", "WITH", "XOR",
 };
 
 /* Reserved words that still name functions when '(' follows. */
@@ -598,9 +632,23 @@ static const char *const RESERVED_FUNCS[] = {
     "REPLACE", "RIGHT", "SCHEMA", "VALUES", NULL,
 };
 
+static int cmp_word(const void *key, const void *elem)
+{
+    return strcmp(key, *(const char *const *)elem);
+}
+
 static bool is_reserved(struct parser *p, int k)
 {
-    return at_any_kw(p, k, RESERVED);
+    const struct tok *t = peek_at(p, k);
+    char up[16];
+    size_t n = t->end - t->start;
+    if (t->type != T_WORD || n >= sizeof up)
+        return false;
+    for (size_t i = 0; i < n; i++)
+        up[i] = ascii_upper(p->s[t->start + i]);
+    up[n] = '\0';
+    return bsearch(up, RESERVED, sizeof RESERVED / sizeof RESERVED[0], sizeof RESERVED[0],
+                   cmp_word) != NULL;
 }
 
 /* ---- names and strings ----------------------------------------------------------------- */

@@ -33,7 +33,8 @@
  *   1063 AUTO_INCREMENT on a non-integer column, 1075 more than one AUTO_INCREMENT column
  *   or one that does not start a key, 1067 DEFAULT NULL on a NOT NULL column or any DEFAULT
  *   on an AUTO_INCREMENT one, 1101 DEFAULT on TEXT, 1171 NULL on a primary key column,
- *   1074 CHAR over 255 / VARCHAR over 65535, 1439 INT display width over 255.
+ *   1074 CHAR over 255 / VARCHAR over 16383 (utf8mb4), 1439 INT display width over 255,
+ *   1117 more than 4096 columns, 1069 more than 64 indexes, 1070 more than 16 key parts.
  *   Checks needing the catalog (unknown table or column, row length without a column list,
  *   value conversions) are the executor's.
  * - Lexing: keywords are case-insensitive; identifiers are bare ([A-Za-z0-9_$] and bytes
