@@ -249,3 +249,59 @@ multi_tikv_config() {
     tikv_config "$1" "$2"
     sed -i 's/^cert-allowed-cn = \["TiDB-Server"/cert-allowed-cn = ["TiKV-Server", "TiDB-Server"/' "$1"
 }
+
+# --- TiDB
+
+# make_mysql_certs: the MySQL-client certificate set, separate from the cluster's (as TiDB's
+# guide has it): $MYCERTS/ca.pem, server.pem (SAN 127.0.0.1, localhost), client.pem (CN
+# app-client), and other-client.pem from another CA.
+make_mysql_certs() {
+    local d=$WORK/mysql-certs T="$BIN/tisim-certs"
+    mkdir -p "$d" || return 1
+    "$T" ca --out-cert "$d/ca.pem" --out-key "$d/ca-key.pem" --cn "MySQL Client CA" >/dev/null &&
+        "$T" cert --ca-cert "$d/ca.pem" --ca-key "$d/ca-key.pem" --cn tidb-mysql-server \
+            --san 127.0.0.1 --san localhost --out-cert "$d/server.pem" \
+            --out-key "$d/server-key.pem" >/dev/null &&
+        "$T" cert --ca-cert "$d/ca.pem" --ca-key "$d/ca-key.pem" --cn app-client \
+            --out-cert "$d/client.pem" --out-key "$d/client-key.pem" >/dev/null &&
+        "$T" cert --ca-cert "$CERTS/other-ca.pem" --ca-key "$CERTS/other-ca-key.pem" \
+            --cn app-client --out-cert "$d/other-client.pem" \
+            --out-key "$d/other-client-key.pem" >/dev/null || return 1
+    MYCERTS=$d
+}
+
+# tidb_config FILE [MYSQL_TLS [REQUIRE_SECURE]]: TiDB's [security] from the TLS guide (the
+# cluster set), plus the MySQL-client set: MYSQL_TLS "none", "oneway" (ssl-cert/key) or
+# "mutual" (also ssl-ca); REQUIRE_SECURE "true" adds require-secure-transport.
+tidb_config() {
+    cat >"$1" <<TOML
+[security]
+# Path of file that contains list of trusted SSL CAs for connection with cluster components.
+cluster-ssl-ca = "$CERTS/ca.pem"
+# Path of file that contains X509 certificate in PEM format for connection with cluster components.
+cluster-ssl-cert = "$CERTS/tidb-server.pem"
+# Path of file that contains X509 key in PEM format for connection with cluster components.
+cluster-ssl-key = "$CERTS/tidb-server-key.pem"
+TOML
+    case ${2:-none} in
+    mutual) printf 'ssl-ca = "%s"\n' "$MYCERTS/ca.pem" >>"$1" ;&
+    oneway) printf 'ssl-cert = "%s"\nssl-key = "%s"\n' "$MYCERTS/server.pem" \
+        "$MYCERTS/server-key.pem" >>"$1" ;;
+    esac
+    [ "${3:-}" = true ] && echo 'require-secure-transport = true' >>"$1"
+    return 0
+}
+
+# start_tidb NAME PD_PORT MYSQL_PORT STATUS_PORT CONFIG: a tidb-server; waits for its port.
+start_tidb() {
+    run_bg "$1" "$BIN/tidb-server" --store tikv --path "127.0.0.1:$2" -P "$3" --status "$4" \
+        --config "$5" --log-file "$WORK/$1.log"
+    wait_port "$3"
+}
+
+# my PORT USER ARGS...: the mariadb client (its own flags follow), batch output.
+my() {
+    local port=$1 user=$2
+    shift 2
+    mariadb -h 127.0.0.1 -P "$port" -u "$user" --connect-timeout=10 "$@"
+}
