@@ -13,7 +13,7 @@
 #include <stdlib.h>
 #include <string.h>
 
-/* ---- arena ---------------------------------------------------------------------------- */
+/* ---- arena ----------------------------------------------------------------------------------- */
 
 struct sql_arena {
     struct sql_arena *next;  /* older chunk */
@@ -33,7 +33,7 @@ static void arena_free(struct sql_arena *a)
     }
 }
 
-/* ---- tokens and the parser's state ---------------------------------------------------- */
+/* ---- tokens and the parser's state ----------------------------------------------------------- */
 
 enum tok_type {
     T_EOF, T_ERROR, T_OTHER, T_WORD, T_QIDENT, T_STRING, T_INT, T_DECIMAL, T_HEX,
@@ -63,7 +63,7 @@ struct parser {
     struct sql_error *err;
 };
 
-/* ---- errors ---------------------------------------------------------------------------- */
+/* ---- errors ---------------------------------------------------------------------------------- */
 
 __attribute__((format(printf, 4, 5)))
 static void set_error(struct parser *p, int code, const char *state, const char *fmt, ...)
@@ -140,7 +140,7 @@ static int unsupported(struct parser *p, const char *fmt, ...)
     return -1;
 }
 
-/* ---- arena allocation ------------------------------------------------------------------ */
+/* ---- arena allocation ------------------------------------------------------------------------ */
 
 /* size zeroed bytes from the arena, or NULL (out of memory, recorded). */
 static void *palloc(struct parser *p, size_t size)
@@ -221,7 +221,7 @@ static bool same_name(const char *a, const char *b)
     return *a == '\0' && *b == '\0';
 }
 
-/* ---- lexer ----------------------------------------------------------------------------- */
+/* ---- lexer ----------------------------------------------------------------------------------- */
 
 static bool is_blank(unsigned char c)
 {
@@ -465,6 +465,8 @@ static enum tok_type lex_token(struct parser *p, size_t i, bool host, size_t *en
     bool after_name = (p->last.type == T_WORD || p->last.type == T_QIDENT) && p->last.end == i;
     if (is_digit(c) || (c == '.' && is_digit(at(p, i + 1)) && !after_name))
         return lex_number(p, i, end);
+    if (((c | 0x20) == 'x' || (c | 0x20) == 'b') && at(p, i + 1) == '\'')
+        return lex_quoted(p, i + 1, end, T_HEX) == T_HEX ? T_HEX : T_ERROR;  /* x'4A', b'01' */
     if (is_ident_char(c)) {
         *end = scan(p, i, is_ident_char);
         return T_WORD;
@@ -498,7 +500,7 @@ static struct tok lex(struct parser *p)
     return t;
 }
 
-/* ---- token access ---------------------------------------------------------------------- */
+/* ---- token access ---------------------------------------------------------------------------- */
 
 static void fill_lookahead(struct parser *p, int k)
 {
@@ -651,7 +653,7 @@ static bool is_reserved(struct parser *p, int k)
                    cmp_word) != NULL;
 }
 
-/* ---- names and strings ----------------------------------------------------------------- */
+/* ---- names and strings ----------------------------------------------------------------------- */
 
 /* `x``y` -> x`y */
 static char *unquote_ident(struct parser *p, const struct tok *t)
@@ -829,7 +831,7 @@ static int parse_uint(struct parser *p, uint64_t *v)
     return 0;
 }
 
-/* ---- expressions ----------------------------------------------------------------------- */
+/* ---- expressions ----------------------------------------------------------------------------- */
 
 static int enter(struct parser *p)
 {
@@ -1049,8 +1051,21 @@ static struct sql_expr *parse_column(struct parser *p)
     return e;
 }
 
+/* N'...' or _charset'...': a string; the introducer changes nothing here. */
+static bool at_introducer(struct parser *p)
+{
+    const struct tok *t = peek(p), *next = peek_at(p, 1);
+    if (next->type != T_STRING || next->start != t->end)
+        return false;
+    return p->s[t->start] == '_' || tok_is_kw(p, t, "N");
+}
+
 static struct sql_expr *parse_word(struct parser *p)
 {
+    if (at_introducer(p)) {
+        advance(p);
+        return string_literal(p);
+    }
     if (accept_kw(p, "NULL"))
         return new_expr(p, SQL_E_NULL);
     if (at_kw(p, "TRUE") || at_kw(p, "FALSE")) {
@@ -1098,7 +1113,7 @@ static struct sql_expr *parse_primary(struct parser *p)
     case T_STRING:
         return string_literal(p);
     case T_HEX:
-        return unsupported(p, "hexadecimal literals"), NULL;
+        return unsupported(p, "hexadecimal and bit literals"), NULL;
     case T_USERVAR: {
         struct tok t = advance(p);
         struct sql_expr *e = new_expr(p, SQL_E_USERVAR);
@@ -1341,7 +1356,7 @@ static struct sql_expr *parse_value(struct parser *p)
     return parse_expr(p);
 }
 
-/* ---- clauses shared by SELECT, UPDATE, DELETE ------------------------------------------- */
+/* ---- clauses shared by SELECT, UPDATE, DELETE ------------------------------------------------ */
 
 static int parse_where(struct parser *p, struct sql_expr **where)
 {
@@ -1399,7 +1414,7 @@ static int no_join(struct parser *p)
     return 0;
 }
 
-/* ---- SELECT ----------------------------------------------------------------------------- */
+/* ---- SELECT ---------------------------------------------------------------------------------- */
 
 /* What MySQL shows as the column's header when there is no alias. */
 static char *item_header(struct parser *p, const struct sql_expr *e, size_t start)
@@ -1506,7 +1521,7 @@ static int parse_select(struct parser *p, struct sql_stmt *st)
     return 0;
 }
 
-/* ---- INSERT, UPDATE, DELETE ------------------------------------------------------------- */
+/* ---- INSERT, UPDATE, DELETE ------------------------------------------------------------------ */
 
 static int parse_row(struct parser *p, struct sql_insert *ins, struct sql_row *row)
 {
@@ -1610,7 +1625,7 @@ static int parse_delete(struct parser *p, struct sql_stmt *st)
     return parse_limit(p, &d->limit, false);
 }
 
-/* ---- CREATE TABLE ----------------------------------------------------------------------- */
+/* ---- CREATE TABLE ---------------------------------------------------------------------------- */
 
 #define MAX_COLUMNS 4096
 #define MAX_KEYS 64
@@ -2081,7 +2096,7 @@ static int parse_create_index(struct parser *p, struct sql_stmt *st, bool unique
     return skip_index_type(p);
 }
 
-/* ---- databases -------------------------------------------------------------------------- */
+/* ---- databases ------------------------------------------------------------------------------- */
 
 static int parse_create_database(struct parser *p, struct sql_stmt *st)
 {
@@ -2098,7 +2113,7 @@ static int parse_use(struct parser *p, struct sql_stmt *st)
     return parse_name(p, &st->u.database.name);
 }
 
-/* ---- users -------------------------------------------------------------------------------- */
+/* ---- users ----------------------------------------------------------------------------------- */
 
 static int too_long(struct parser *p, const char *s, const char *what, size_t max)
 {
@@ -2217,7 +2232,7 @@ static int parse_create_user(struct parser *p, struct sql_stmt *st)
     return parse_users(p, &st->u.user, true);
 }
 
-/* ---- CREATE, DROP, ALTER dispatch -------------------------------------------------------- */
+/* ---- CREATE, DROP, ALTER dispatch ------------------------------------------------------------ */
 
 static int parse_create(struct parser *p, struct sql_stmt *st)
 {
@@ -2283,7 +2298,7 @@ static int parse_alter(struct parser *p, struct sql_stmt *st)
     return parse_users(p, &st->u.user, true);
 }
 
-/* ---- SHOW, DESCRIBE ------------------------------------------------------------------------ */
+/* ---- SHOW, DESCRIBE -------------------------------------------------------------------------- */
 
 static int parse_show_filter(struct parser *p, struct sql_show *sh)
 {
@@ -2368,7 +2383,7 @@ static int parse_describe(struct parser *p, struct sql_stmt *st)
     return parse_table_ref(p, &st->u.show.table, false);
 }
 
-/* ---- SET ----------------------------------------------------------------------------------- */
+/* ---- SET ------------------------------------------------------------------------------------- */
 
 /* A SET value: DEFAULT, a bare word such as ON / OFF / utf8 (as a column name), or an
  * expression. */
@@ -2453,7 +2468,7 @@ static int parse_set(struct parser *p, struct sql_stmt *st)
     return 0;
 }
 
-/* ---- transactions ----------------------------------------------------------------------- */
+/* ---- transactions ---------------------------------------------------------------------------- */
 
 static int parse_begin(struct parser *p, struct sql_stmt *st)
 {
@@ -2495,7 +2510,7 @@ static int parse_rollback(struct parser *p, struct sql_stmt *st)
     return at_kw(p, "TO") ? unsupported(p, "ROLLBACK TO SAVEPOINT") : 0;
 }
 
-/* ---- statements ---------------------------------------------------------------------------- */
+/* ---- statements ------------------------------------------------------------------------------ */
 
 static const struct {
     const char *kw;
@@ -2545,6 +2560,9 @@ static int parse_end(struct parser *p)
 
 int sql_parse(const char *sql, size_t len, struct sql_stmt **out, struct sql_error *err)
 {
+    struct sql_error ignored;
+    if (!err)
+        err = &ignored;
     *out = NULL;
     memset(err, 0, sizeof *err);
     if (len > SQL_MAX_LEN) {

@@ -20,7 +20,7 @@
  *                 but the subset does not (GRANT, REPLACE, ALTER TABLE, TRUNCATE, SHOW
  *                 GRANTS, DROP INDEX, SET TRANSACTION, EXPLAIN SELECT, ...) or a known clause
  *                 outside it (joins, GROUP BY, HAVING, UNION, DISTINCT, subqueries, CASE,
- *                 hexadecimal literals, INSERT ... SELECT / ON DUPLICATE KEY, column types
+ *                 0x1F / x'1F' / b'01' literals, INSERT ... SELECT / ON DUPLICATE KEY, column types
  *                 other than INT/INTEGER/BIGINT/CHAR/VARCHAR/TEXT). Text that is no statement
  *                 at all is a syntax error.
  *     1153 08S01  the text is longer than SQL_MAX_LEN.
@@ -42,7 +42,8 @@
  *   (db.table.column too). Reserved words (SELECT, FROM, KEY, ...) name nothing unless
  *   backquoted; after a '.' any word is a name. Strings are '...' or "..." with MySQL's
  *   escapes (\0 \' \" \b \n \r \t \Z \\, '' and "" doubling; \% and \_ keep their backslash
- *   for LIKE; \x is x otherwise); adjacent strings concatenate ('a' 'b' is 'ab'). Comments:
+ *   for LIKE; \x is x otherwise); adjacent strings concatenate ('a' 'b' is 'ab'); an
+ *   introducer (N'x', _utf8mb4'x') is dropped. Comments:
  *   "-- " (dash dash then a blank or the end), '#', slash-star; optimizer hints (slash-star-plus)
  *   are ignored; MySQL's executable comments slash-star-bang [5-digit version], and MariaDB's
  *   slash-star-M-bang [5 or 6 digits], are part of the statement whatever the version

@@ -18,7 +18,7 @@
 #include "sql_parse.h"
 #include "testutil.h"
 
-/* ---- helpers ------------------------------------------------------------------------------ */
+/* ---- helpers --------------------------------------------------------------------------------- */
 
 struct sb {
     char buf[8192];
@@ -228,7 +228,7 @@ static void expect_where(const struct sql_stmt *st, const char *want)
     assert_dump(w, want);
 }
 
-/* ---- sysbench 1.0.20 ------------------------------------------------------------------------ */
+/* ---- sysbench 1.0.20 ------------------------------------------------------------------------- */
 
 static const char SB_CREATE[] =
     "CREATE TABLE sbtest1(id INTEGER NOT NULL AUTO_INCREMENT, k INTEGER DEFAULT '0' NOT NULL, "
@@ -384,7 +384,7 @@ static void test_sysbench_point_select(void **state)
     sql_stmt_free(st);
 }
 
-/* ---- the mariadb client --------------------------------------------------------------------- */
+/* ---- the mariadb client ---------------------------------------------------------------------- */
 
 static void expect_items(const char *sql, const char *const *trees, const char *const *names)
 {
@@ -459,7 +459,7 @@ static void test_client_session(void **state)
     sql_stmt_free(st);
 }
 
-/* ---- users ------------------------------------------------------------------------------------ */
+/* ---- users ----------------------------------------------------------------------------------- */
 
 static void expect_user(const struct sql_user_spec *u, const char *user, const char *host,
                         const char *password)
@@ -499,7 +499,8 @@ static void test_create_user(void **state)
     assert_null(st->u.user.subject);
     sql_stmt_free(st);
 
-    st = parse_kind("CREATE USER `c`@`10.0.%`, \"d\"@\"h\" IDENTIFIED BY 'x', e@127.0.0.1", SQL_CREATE_USER);
+    st = parse_kind("CREATE USER `c`@`10.0.%`, \"d\"@\"h\" IDENTIFIED BY 'x', e@127.0.0.1",
+                    SQL_CREATE_USER);
     u = &st->u.user;
     assert_int_equal(u->n_users, 3);
     expect_user(&u->users[0], "c", "10.0.%", NULL);
@@ -595,7 +596,7 @@ static void test_alter_drop_user(void **state)
     expect_unsupported("CREATE USER u WITH MAX_QUERIES_PER_HOUR 1", "user option WITH");
 }
 
-/* ---- SHOW, USE, SET, transactions --------------------------------------------------------- */
+/* ---- SHOW, USE, SET, transactions ------------------------------------------------------------ */
 
 static void test_show(void **state)
 {
@@ -749,7 +750,7 @@ static void test_set(void **state)
     expect_syntax("SET = 1", "= 1", 1);
 }
 
-/* ---- SELECT, UPDATE, DELETE, INSERT forms ----------------------------------------------------- */
+/* ---- SELECT, UPDATE, DELETE, INSERT forms ---------------------------------------------------- */
 
 static void test_select_clauses(void **state)
 {
@@ -905,7 +906,7 @@ static void test_insert_forms(void **state)
     expect_syntax("INSERT INTO t (a,) VALUES (1)", ") VALUES (1)", 1);
 }
 
-/* ---- expressions -------------------------------------------------------------------------- */
+/* ---- expressions ----------------------------------------------------------------------------- */
 
 static void test_literals(void **state)
 {
@@ -939,7 +940,12 @@ static void test_literals(void **state)
     st = parse("SELECT '\\Z\\b\\r'");
     assert_string_equal(st->u.select.items[0].expr->u.str.s, "\032\b\r");
     sql_stmt_free(st);
-    expect_unsupported("SELECT 0x41", "hexadecimal literals");
+    expect_unsupported("SELECT 0x41", "hexadecimal and bit literals");
+    expect_unsupported("SELECT x'41'", "hexadecimal and bit literals");
+    expect_unsupported("SELECT B'0101'", "hexadecimal and bit literals");
+    expect_syntax("SELECT X'4", "X'4", 1);
+    expect_items("SELECT _utf8mb4'abc', N'n', x 'alias', 0x", (const char *[]){"'abc'", "'n'",
+                 "x", "0x", NULL}, (const char *[]){"abc", "n", "alias", "0x"});
 }
 
 static void test_names_and_variables(void **state)
@@ -1022,7 +1028,7 @@ static void test_operators(void **state)
     expect_unsupported("SELECT a REGEXP 'x'", "REGEXP");
 }
 
-/* ---- lexing: comments, case, blanks ------------------------------------------------------- */
+/* ---- lexing: comments, case, blanks ---------------------------------------------------------- */
 
 static void test_comments(void **state)
 {
@@ -1060,7 +1066,7 @@ static void test_comments(void **state)
     sql_stmt_free(st);
 }
 
-/* ---- CREATE TABLE forms and checks -------------------------------------------------------- */
+/* ---- CREATE TABLE forms and checks ----------------------------------------------------------- */
 
 static void test_create_table_forms(void **state)
 {
@@ -1194,8 +1200,9 @@ static void test_create_table_checks(void **state)
         {"CREATE TABLE t (c CHAR(5) AUTO_INCREMENT PRIMARY KEY)",
          "CREATE TABLE t (c BIGINT AUTO_INCREMENT PRIMARY KEY)", 1063, "42000",
          "Incorrect column specifier for column 'c'"},
-        {"CREATE TABLE t (a INT NOT NULL DEFAULT NULL)", "CREATE TABLE t (a INT NOT NULL DEFAULT 0)",
-         1067, "42000", "Invalid default value for 'a'"},
+        {"CREATE TABLE t (a INT NOT NULL DEFAULT NULL)",
+         "CREATE TABLE t (a INT NOT NULL DEFAULT 0)", 1067, "42000",
+         "Invalid default value for 'a'"},
         {"CREATE TABLE t (a INT AUTO_INCREMENT DEFAULT 1 KEY)",
          "CREATE TABLE t (a INT AUTO_INCREMENT KEY)", 1067, "42000",
          "Invalid default value for 'a'"},
@@ -1218,7 +1225,7 @@ static void test_create_table_checks(void **state)
     }
 }
 
-/* ---- errors --------------------------------------------------------------------------------- */
+/* ---- errors ---------------------------------------------------------------------------------- */
 
 static void test_syntax_error_format(void **state)
 {
@@ -1235,8 +1242,8 @@ static void test_syntax_error_format(void **state)
     expect_syntax("SELECT 1 +;", "", 1);
     expect_syntax("SELECT c FROM t WHERE", "", 1);
     /* at most 80 bytes of the rest of the statement */
-    expect_syntax("SELECT * FROM t WHERE id = 1 1 12345678901234567890123456789012345678901234567890"
-                  "1234567890123456789012345678901234567890",
+    expect_syntax("SELECT * FROM t WHERE id = 1 1 1234567890123456789012345678901234567890"
+                  "12345678901234567890123456789012345678901234567890",
                   "1 1234567890123456789012345678901234567890123456789012345678901234567890123456"
                   "78",
                   1);
@@ -1373,7 +1380,7 @@ static void test_big_insert(void **state)
     free(sql);
 }
 
-/* ---- fuzz ----------------------------------------------------------------------------------- */
+/* ---- fuzz ------------------------------------------------------------------------------------ */
 
 /* Every statement parsed above and more: the prefix fuzz cuts each at every byte. */
 static const char *const CORPUS[] = {
