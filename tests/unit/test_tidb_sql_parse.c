@@ -314,6 +314,27 @@ static void test_sysbench_create(void **state)
     check_sbtest1(&st->u.create_table);
     sql_stmt_free(st);
 
+    /* --secondary: the id is a plain key; --auto_inc=off: no AUTO_INCREMENT */
+    st = parse_kind("CREATE TABLE sbtest2(\n  id INTEGER NOT NULL AUTO_INCREMENT,\n"
+                    "  k INTEGER DEFAULT '0' NOT NULL,\n  c CHAR(120) DEFAULT '' NOT NULL,\n"
+                    "  pad CHAR(60) DEFAULT '' NOT NULL,\n  KEY xid (id)\n"
+                    ") /*! ENGINE = innodb */ ",
+                    SQL_CREATE_TABLE);
+    assert_int_equal(st->u.create_table.n_pk_cols, 0);
+    assert_false(st->u.create_table.cols[0].primary_key);
+    assert_true(st->u.create_table.cols[0].auto_increment);
+    assert_int_equal(st->u.create_table.n_indexes, 1);
+    assert_string_equal(st->u.create_table.indexes[0].name, "xid");
+    assert_string_equal(st->u.create_table.indexes[0].cols[0], "id");
+    sql_stmt_free(st);
+    st = parse_kind("CREATE TABLE sbtest1(\n  id INTEGER NOT NULL,\n  k INTEGER DEFAULT '0' NOT "
+                    "NULL,\n  c CHAR(120) DEFAULT '' NOT NULL,\n  pad CHAR(60) DEFAULT '' NOT "
+                    "NULL,\n  PRIMARY KEY (id)\n) /*! ENGINE = innodb */ ",
+                    SQL_CREATE_TABLE);
+    assert_false(st->u.create_table.cols[0].auto_increment);
+    assert_true(st->u.create_table.cols[0].primary_key);
+    sql_stmt_free(st);
+
     st = parse_kind("CREATE INDEX k_1 ON sbtest1(k)", SQL_CREATE_INDEX);
     const struct sql_create_index *ci = &st->u.create_index;
     assert_string_equal(ci->name, "k_1");
@@ -350,6 +371,15 @@ static void test_sysbench_insert(void **state)
     assert_dump(ins->rows[2].vals[2], "'00592560354-80393027097-78244247549-39135306455-"
                                       "88936868384'");
     assert_int_equal(ins->rows[0].vals[1]->u.str.len, 119);
+    sql_stmt_free(st);
+
+    /* --auto_inc=off: the ids are given */
+    st = parse_kind("INSERT INTO sbtest1(id, k, c, pad) VALUES(1, 4993, '1-2', '3-4'),(2, 5020, "
+                    "'5-6', '7-8')",
+                    SQL_INSERT);
+    assert_int_equal(st->u.insert.n_cols, 4);
+    assert_int_equal(st->u.insert.n_rows, 2);
+    assert_dump(st->u.insert.rows[1].vals[0], "2");
     sql_stmt_free(st);
 
     st = parse_kind(SB_INSERT_ONE, SQL_INSERT);
