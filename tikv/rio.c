@@ -10,6 +10,10 @@
  *   InstallSnapshot:    term, last_index, last_term, conf_index, u32 n_servers,
  *                       n x {u64 id, u8 role, u16 len, address}, u32 data_len, data
  *   TimeoutNow:         term, last_log_index, last_log_term
+ * and rio's own types, for an InstallSnapshot too big for one RPC body:
+ *   SnapshotChunk (100): u64 transfer id, u64 offset, u64 total length, u32 len, len bytes
+ *   SnapshotDone (101):  the InstallSnapshot's term, last_index, last_term, conf_index, conf
+ *                        (as above), u64 transfer id, u64 total length (the data: the chunks)
  */
 #include "rio.h"
 
@@ -33,6 +37,7 @@
 #define ENTRY_HDR 13
 #define SERVER_HDR 11
 #define RPC_OVERHEAD 256 /* frame header and fields around the message */
+#define RIO_CHUNK_TIMEOUT_MS 30000 /* a chunk waits behind the one before it */
 
 /* ---- writer / reader ---- */
 
@@ -440,6 +445,132 @@ void rio_msg_discard(struct raft_message *m)
     }
 }
 
+/* ---- snapshot chunks ---- */
+
+static void put_env(struct wr *w, const struct rio_env *env, unsigned type)
+{
+    size_t alen = strlen(env->from_addr);
+    put_u8(w, FORMAT);
+    put_u8(w, (uint8_t)type);
+    put_be(w, env->region_id, 8);
+    put_be(w, env->from_id, 8);
+    put_be(w, env->to_id, 8);
+    put_be(w, alen, 2);
+    put_bytes(w, env->from_addr, alen);
+}
+
+static int env_ok(const struct rio_env *env, char *err, size_t errlen)
+{
+    size_t alen = strlen(env->from_addr);
+    if (alen == 0 || alen > RIO_ADDR_MAX) {
+        snprintf(err, errlen, "raft message: address of %zu bytes", alen);
+        return -1;
+    }
+    return 0;
+}
+
+unsigned rio_msg_type(const void *buf, size_t len)
+{
+    return len >= 2 ? ((const uint8_t *)buf)[1] : 0;
+}
+
+int rio_chunk_encode(const struct rio_env *env, const struct rio_chunk *c, uint8_t **out,
+                     size_t *len, char *err, size_t errlen)
+{
+    if (env_ok(env, err, errlen) != 0)
+        return -1;
+    struct wr w = {.p = malloc(ENV_LEN + strlen(env->from_addr) + 3 * 8 + 4 + c->len), .n = 0};
+    if (!w.p) {
+        snprintf(err, errlen, "snapshot chunk: out of memory");
+        return -1;
+    }
+    put_env(&w, env, RIO_MSG_CHUNK);
+    put_be(&w, c->xfer, 8);
+    put_be(&w, c->off, 8);
+    put_be(&w, c->total, 8);
+    put_be(&w, c->len, 4);
+    put_bytes(&w, c->data, c->len);
+    *out = w.p;
+    *len = w.n;
+    return 0;
+}
+
+int rio_chunk_decode(const void *buf, size_t len, struct rio_env *env, struct rio_chunk *c,
+                     char *err, size_t errlen)
+{
+    struct rd r = {.p = buf, .left = len};
+    unsigned type = 0;
+    int rv = decode_env(&r, env, &type);
+    c->xfer = get_be(&r, 8);
+    c->off = get_be(&r, 8);
+    c->total = get_be(&r, 8);
+    c->len = get_be(&r, 4);
+    c->data = get_bytes(&r, c->len);
+    if (rv != 0 || type != RIO_MSG_CHUNK || r.bad || r.left != 0 || c->off > c->total ||
+        c->total - c->off < c->len) {
+        snprintf(err, errlen, "malformed snapshot chunk (%zu bytes)", len);
+        return -1;
+    }
+    return 0;
+}
+
+int rio_done_encode(const struct rio_env *env, const struct raft_message *m, uint64_t xfer,
+                    uint8_t **out, size_t *len, char *err, size_t errlen)
+{
+    const struct raft_install_snapshot *s = &m->install_snapshot;
+    if (env_ok(env, err, errlen) != 0)
+        return -1;
+    size_t size = ENV_LEN + strlen(env->from_addr) + 4 * 8 + conf_size(&s->conf) + 2 * 8;
+    struct wr w = {.p = size <= RPC_MAX_BODY / 2 ? malloc(size) : NULL, .n = 0};
+    if (!w.p) {
+        snprintf(err, errlen, "snapshot done: %s", size > RPC_MAX_BODY / 2
+                                                       ? "configuration too large"
+                                                       : "out of memory");
+        return -1;
+    }
+    put_env(&w, env, RIO_MSG_DONE);
+    put_be(&w, s->term, 8);
+    put_be(&w, s->last_index, 8);
+    put_be(&w, s->last_term, 8);
+    put_be(&w, s->conf_index, 8);
+    encode_conf(&w, &s->conf);
+    put_be(&w, xfer, 8);
+    put_be(&w, s->data.len, 8);
+    *out = w.p;
+    *len = w.n;
+    return 0;
+}
+
+int rio_done_decode(const void *buf, size_t len, struct rio_env *env, struct raft_message *m,
+                    uint64_t *xfer, uint64_t *total, char *err, size_t errlen)
+{
+    struct rd r = {.p = buf, .left = len};
+    unsigned type = 0;
+    memset(m, 0, sizeof *m);
+    m->type = RAFT_IO_INSTALL_SNAPSHOT;
+    struct raft_install_snapshot *s = &m->install_snapshot;
+    raft_configuration_init(&s->conf);
+    int rv = decode_env(&r, env, &type);
+    s->term = get_be(&r, 8);
+    s->last_index = get_be(&r, 8);
+    s->last_term = get_be(&r, 8);
+    s->conf_index = get_be(&r, 8);
+    if (rv == 0 && type == RIO_MSG_DONE && !r.bad)
+        rv = decode_conf(&r, &s->conf);
+    else
+        rv = -1;
+    *xfer = get_be(&r, 8);
+    *total = get_be(&r, 8);
+    if (rv != 0 || r.bad || r.left != 0) {
+        raft_configuration_close(&s->conf);
+        snprintf(err, errlen, "malformed snapshot done message (%zu bytes)", len);
+        return -1;
+    }
+    m->server_id = env->from_id;
+    m->server_address = env->from_addr;
+    return 0;
+}
+
 /* ---- peer check ---- */
 
 static bool raft_cn_ok(const struct rio_policy *p, const char *cn)
@@ -483,7 +614,7 @@ struct done {
 };
 
 /* One disk job: planned (sealed) on the loop, written by the worker, completed on the loop. */
-enum job_kind { JOB_APPEND, JOB_TRUNCATE };
+enum job_kind { JOB_APPEND, JOB_TRUNCATE, JOB_SNAP_PUT, JOB_SNAP_GET };
 
 struct job {
     struct job *next;
@@ -494,6 +625,17 @@ struct job {
     uint64_t first;
     unsigned n;
     int status; /* set by the worker; nonzero before it when planning failed */
+    /* snapshot put: raft's snapshot (its buffers unchanged until put_cb) and the plan */
+    struct raft_io_snapshot_put *put_req;
+    raft_io_snapshot_put_cb put_cb;
+    const struct raft_snapshot *snap;
+    unsigned trailing;
+    struct rstore_snap_job sj;
+    uint64_t log_start; /* the log's first index once planned (for the log line) */
+    /* snapshot get: what the worker read */
+    struct raft_io_snapshot_get *get_req;
+    raft_io_snapshot_get_cb get_cb;
+    struct raft_snapshot *got;
 };
 
 struct jobq {
@@ -517,6 +659,13 @@ struct peer {
     struct rpc_client *client;
     enum rio_link link;
     char reason[256];
+};
+
+/* A snapshot being received in chunks from one peer. */
+struct assembly {
+    uint64_t from, xfer, total, got;
+    uint8_t *buf; /* raft_malloc'd; NULL: a free slot */
+    raft_time last;
 };
 
 struct rio {
@@ -544,6 +693,10 @@ struct rio {
     struct peer *peers;
     size_t n_peers;
     bool started, closing, freeing;
+    size_t chunk;                 /* snapshot data per chunk */
+    uint64_t next_xfer;           /* transfer ids */
+    struct assembly asm_[RIO_MAX_ASSEMBLIES];
+    struct rio_stats net;         /* the loop's counters (snapshots sent and received) */
 };
 
 /* One send waiting for its answer. */
@@ -552,6 +705,28 @@ struct waiting {
     uint64_t peer_id;
     struct raft_io_send *req;
     raft_io_send_cb cb;
+    bool snapshot; /* an InstallSnapshot (or the DONE of a chunked one) */
+};
+
+/* An InstallSnapshot sent in chunks: raft's data stays valid until the send callback. */
+struct xfer {
+    struct rio *rio;
+    uint64_t peer_id, id;
+    char addr[RIO_ADDR_MAX + 1];
+    struct raft_io_send *req;
+    raft_io_send_cb cb;
+    const uint8_t *data;
+    size_t len, next, acked; /* bytes: in the snapshot, sent, answered OK */
+    unsigned in_flight;
+    bool failed;
+    uint8_t *done; /* the DONE message, encoded when the send was made */
+    size_t done_len;
+};
+
+/* One chunk waiting for its answer. */
+struct chunk_call {
+    struct xfer *x;
+    size_t len;
 };
 
 static struct rio *rio_of(struct raft_io *io)
@@ -562,6 +737,16 @@ static struct rio *rio_of(struct raft_io *io)
 static void errmsg(struct raft_io *io, const char *what, const char *err)
 {
     snprintf(io->errmsg, sizeof io->errmsg, "%.32s: %.200s", what, err);
+}
+
+static int defer(struct rio *r, enum done_kind kind, void *req, void *cb, int status);
+
+/* A send that never left: its callback, on the loop. */
+static int defer_failed_send(struct rio *r, struct raft_io_send *req, raft_io_send_cb cb)
+{
+    if (defer(r, DONE_SEND, req, (void *)cb, r->closing ? RAFT_CANCELED : RAFT_NOCONNECTION))
+        return RAFT_NOMEM;
+    return 0;
 }
 
 /* Queues a callback for the loop, after those already queued. -1 on ENOMEM. */
@@ -616,13 +801,20 @@ static void jobq_push(struct jobq *q, struct job *j)
     q->tail = j;
 }
 
+static void job_free(struct job *j)
+{
+    free(j->w.buf);
+    rstore_snap_job_free(&j->sj);
+    rstore_snapshot_free(j->got);
+    free(j);
+}
+
 static void jobq_free(struct jobq *q)
 {
     while (q->head) {
         struct job *j = q->head;
         q->head = j->next;
-        free(j->w.buf);
-        free(j);
+        job_free(j);
     }
     q->tail = NULL;
 }
@@ -641,10 +833,33 @@ static struct job *take_batch(struct worker *wk)
     return first;
 }
 
+/* A snapshot job, alone in its batch: a put writes the snapshot and compacts the log (not
+ * after a failed write: the files are behind the plan); a get reads the latest snapshot. */
+static void run_snapshot_job(struct rstore *store, struct job *j, bool failed)
+{
+    char err[256] = "an earlier raft log write failed";
+    int rv = j->status != 0 ? -1 : 0;
+    if (j->kind == JOB_SNAP_GET)
+        rv = rstore_snapshot_get(store, &j->got, err, sizeof err);
+    else if (rv == 0 && !failed)
+        rv = rstore_put_snapshot(store, &j->sj, j->snap->bufs, j->snap->n_bufs, err,
+                                 sizeof err);
+    else
+        rv = -1;
+    if (rv != 0 && j->status == 0)
+        j->status = RAFT_IOERR;
+    if (rv != 0 && (!failed || j->kind == JOB_SNAP_GET))
+        log_error("raft snapshot %s: %s", j->kind == JOB_SNAP_GET ? "read" : "write", err);
+}
+
 /* Writes a batch (no lock held): appends share one fdatasync; a truncate cuts and fsyncs.
  * Returns the number of syncs done; sets each job's status. */
 static unsigned run_batch(struct rstore *store, struct job *batch, bool failed)
 {
+    if (batch->kind == JOB_SNAP_PUT || batch->kind == JOB_SNAP_GET) {
+        run_snapshot_job(store, batch, failed);
+        return 0;
+    }
     char err[256] = "an earlier raft log write failed";
     int rv = failed ? -1 : 0;
     bool wrote = false;
@@ -665,6 +880,24 @@ static unsigned run_batch(struct rstore *store, struct job *batch, bool failed)
     return rv == 0 && (batch->kind == JOB_TRUNCATE || wrote) ? 1 : 0;
 }
 
+static void count_job(struct rio_stats *st, enum job_kind kind)
+{
+    switch (kind) {
+    case JOB_APPEND:
+        st->appends++;
+        break;
+    case JOB_TRUNCATE:
+        st->truncates++;
+        break;
+    case JOB_SNAP_PUT:
+        st->snapshot_puts++;
+        break;
+    default:
+        st->snapshot_gets++;
+        break;
+    }
+}
+
 static void *worker_main(void *arg)
 {
     struct rio *r = arg;
@@ -683,12 +916,10 @@ static void *worker_main(void *arg)
         wk->stats.syncs += syncs;
         for (struct job *j = batch, *next; j; j = next) {
             next = j->next;
-            if (j->status != 0)
+            if (j->status != 0 && j->kind != JOB_SNAP_GET) /* a failed read changes nothing */
                 wk->failed = true;
-            else if (j->kind == JOB_APPEND)
-                wk->stats.appends++;
-            else
-                wk->stats.truncates++;
+            else if (j->status == 0)
+                count_job(&wk->stats, j->kind);
             jobq_push(&wk->done, j);
         }
         char one = 1;
@@ -749,7 +980,46 @@ static void maybe_finish_close(struct rio *r)
         log_error("raft close: out of memory for its callback");
 }
 
-/* Completions from the worker: append callbacks in submission order. */
+static void log_snapshot_put(const struct job *j)
+{
+    size_t bytes = 0;
+    for (unsigned i = 0; i < j->snap->n_bufs; i++)
+        bytes += j->snap->bufs[i].len;
+    if (j->trailing == 0)
+        log_info("raft: installed a snapshot from the leader at index %" PRIu64 " (term %"
+                 PRIu64 ", %zu bytes); the log starts after it", j->sj.index, j->sj.term, bytes);
+    else
+        log_info("raft: snapshot at index %" PRIu64 " written (%zu bytes); log compacted to "
+                 "start at %" PRIu64, j->sj.index, bytes, j->log_start);
+}
+
+/* Runs a finished job's callback (raft may free the snapshot it put: the job's last use). */
+static void complete_job(struct rio *r, struct job *j)
+{
+    (void)r;
+    switch (j->kind) {
+    case JOB_APPEND:
+        j->cb(j->req, j->status);
+        break;
+    case JOB_SNAP_PUT:
+        if (j->status == 0)
+            log_snapshot_put(j);
+        j->put_cb(j->put_req, j->status);
+        break;
+    case JOB_SNAP_GET: {
+        struct raft_snapshot *got = j->got;
+        j->got = NULL;
+        j->get_cb(j->get_req, j->status == 0 ? got : NULL, j->status);
+        if (j->status != 0)
+            rstore_snapshot_free(got);
+        break;
+    }
+    default:
+        break;
+    }
+}
+
+/* Completions from the worker: callbacks in submission order. */
 static void on_notify(evutil_socket_t fd, short what, void *arg)
 {
     struct rio *r = arg;
@@ -764,10 +1034,8 @@ static void on_notify(evutil_socket_t fd, short what, void *arg)
     while (j) {
         struct job *next = j->next;
         r->in_flight--;
-        if (j->kind == JOB_APPEND)
-            j->cb(j->req, j->status);
-        free(j->w.buf);
-        free(j);
+        complete_job(r, j);
+        job_free(j);
         j = next;
     }
     maybe_finish_close(r);
@@ -828,12 +1096,19 @@ static int io_load(struct raft_io *io, raft_term *term, raft_id *voted_for,
         errmsg(io, "load", err);
         return RAFT_IOERR;
     }
+    struct raft_snapshot *snap = NULL;
+    if (rstore_snapshot_get(r->store, &snap, err, sizeof err) != 0) {
+        raft_free(*n ? (*entries)[0].batch : NULL);
+        raft_free(*entries);
+        errmsg(io, "load", err);
+        return RAFT_IOERR;
+    }
     r->term = t;
     r->vote = v;
     *term = t;
     *voted_for = v;
     *start = s;
-    *snapshot = NULL;
+    *snapshot = snap;
     return 0;
 }
 
@@ -935,25 +1210,47 @@ static int io_truncate(struct raft_io *io, raft_index index)
     return 0;
 }
 
+/* Plans the snapshot now (the log index drops what it covers; later appends go after it) and
+ * queues its write behind every earlier append and truncate. */
 static int io_snapshot_put(struct raft_io *io, unsigned trailing,
                            struct raft_io_snapshot_put *req, const struct raft_snapshot *snapshot,
                            raft_io_snapshot_put_cb cb)
 {
-    (void)trailing;
-    (void)req;
-    (void)snapshot;
-    (void)cb;
-    errmsg(io, "snapshot_put", "snapshots are not supported yet");
-    return RAFT_NOTFOUND;
+    struct rio *r = rio_of(io);
+    char err[256];
+    if (r->closing) {
+        errmsg(io, "snapshot_put", "closing");
+        return RAFT_CANCELED;
+    }
+    struct job *j = calloc(1, sizeof *j);
+    if (!j)
+        return RAFT_NOMEM;
+    *j = (struct job){.kind = JOB_SNAP_PUT, .put_req = req, .put_cb = cb, .snap = snapshot,
+                      .trailing = trailing};
+    if (rstore_plan_snapshot(r->store, trailing, snapshot, &j->sj, err, sizeof err) != 0) {
+        log_error("raft snapshot at %" PRIu64 ": %s", (uint64_t)snapshot->index, err);
+        j->status = RAFT_IOERR; /* reported in order, after the jobs before it */
+    }
+    j->log_start = rstore_first_index(r->store);
+    stage(r, j);
+    return 0;
 }
 
+/* Queued behind every earlier put, so it reads the latest snapshot. */
 static int io_snapshot_get(struct raft_io *io, struct raft_io_snapshot_get *req,
                            raft_io_snapshot_get_cb cb)
 {
-    (void)req;
-    (void)cb;
-    errmsg(io, "snapshot_get", "snapshots are not supported yet");
-    return RAFT_NOTFOUND;
+    struct rio *r = rio_of(io);
+    if (r->closing) {
+        errmsg(io, "snapshot_get", "closing");
+        return RAFT_CANCELED;
+    }
+    struct job *j = calloc(1, sizeof *j);
+    if (!j)
+        return RAFT_NOMEM;
+    *j = (struct job){.kind = JOB_SNAP_GET, .get_req = req, .get_cb = cb};
+    stage(r, j);
+    return 0;
 }
 
 /* ---- clock ---- */
@@ -981,13 +1278,17 @@ static int io_random(struct raft_io *io, int min, int max)
     return min + (int)(next_random(rio_of(io)) % (uint64_t)(max - min));
 }
 
+static void expire_assemblies(struct rio *r);
+
 static void on_tick(evutil_socket_t fd, short what, void *arg)
 {
     struct rio *r = arg;
     (void)fd;
     (void)what;
-    if (r->tick && !r->closing)
+    if (r->tick && !r->closing) {
+        expire_assemblies(r);
         r->tick(&r->io);
+    }
 }
 
 static int io_start(struct raft_io *io, unsigned msecs, raft_io_tick_cb tick,
@@ -1060,12 +1361,12 @@ static struct peer *get_peer(struct rio *r, uint64_t id, const char *addr)
     return p->client ? p : NULL;
 }
 
-static void on_answer(const struct rpc_frame *resp, const char *err, void *arg)
+/* Records what an answer says about the link; the raft status it means for the send. */
+static int answer_status(struct rio *r, uint64_t peer_id, const struct rpc_frame *resp,
+                         const char *err)
 {
-    struct waiting *w = arg;
-    struct rio *r = w->rio;
+    struct peer *p = find_peer(r, peer_id);
     int status = 0;
-    struct peer *p = find_peer(r, w->peer_id);
     if (!resp) {
         status = RAFT_NOCONNECTION;
         if (p)
@@ -1077,30 +1378,168 @@ static void on_answer(const struct rpc_frame *resp, const char *err, void *arg)
         if (p)
             set_link(r, p, resp->status == RPC_UNAUTHENTICATED ? RIO_LINK_REFUSED : RIO_LINK_DOWN,
                      msg);
+        if (resp->status != RPC_UNAUTHENTICATED && resp->status != RPC_NOT_FOUND)
+            log_warnx("raft send to store %" PRIu64 ": %s: %s", peer_id,
+                      rpc_status_name(resp->status), msg);
     } else if (p) {
         set_link(r, p, RIO_LINK_UP, "");
     }
-    if (r->closing)
-        status = RAFT_CANCELED;
+    return r->closing ? RAFT_CANCELED : status;
+}
+
+static void on_answer(const struct rpc_frame *resp, const char *err, void *arg)
+{
+    struct waiting *w = arg;
+    struct rio *r = w->rio;
+    int status = answer_status(r, w->peer_id, resp, err);
+    if (status == 0 && w->snapshot)
+        r->net.snapshots_sent++;
     if (!r->freeing && defer(r, DONE_SEND, w->req, (void *)w->cb, status) != 0)
         log_error("raft send: out of memory for its callback");
     free(w);
 }
 
-/* Hands the encoded message to the peer's client; -1 when it cannot even be queued. */
-static int send_encoded(struct rio *r, const struct raft_message *m, struct waiting *w,
-                        const uint8_t *buf, size_t len)
+/* Queues one encoded message to a peer; -1 when it cannot even be queued. */
+static int call_peer(struct rio *r, uint64_t id, const char *addr, const uint8_t *buf,
+                     size_t len, int timeout_ms, rpc_reply_cb cb, void *arg)
 {
     char err[RPC_ERR_LEN];
-    struct peer *p = get_peer(r, m->server_id, m->server_address);
+    struct peer *p = get_peer(r, id, addr);
     if (!p || rpc_client_pending(p->client) >= RIO_MAX_WAITING)
         return -1;
-    struct rpc_buf arg = {.data = buf, .len = len};
-    if (rpc_client_call(p->client, RIO_METHOD, &arg, 1, RIO_CALL_TIMEOUT_MS, on_answer, w, err,
-                        sizeof err) != 0) {
-        log_warnx("raft send to store %" PRIu64 ": %s", (uint64_t)m->server_id, err);
+    struct rpc_buf a = {.data = buf, .len = len};
+    if (rpc_client_call(p->client, RIO_METHOD, &a, 1, timeout_ms, cb, arg, err, sizeof err) != 0) {
+        log_warnx("raft send to store %" PRIu64 ": %s", id, err);
         return -1;
     }
+    return 0;
+}
+
+/* ---- send: a snapshot in chunks ---- */
+
+static void xfer_free(struct xfer *x)
+{
+    free(x->done);
+    free(x);
+}
+
+/* The transfer failed (or rio closes): the send's callback, once no chunk is in flight. */
+static void xfer_fail(struct xfer *x)
+{
+    struct rio *r = x->rio;
+    x->failed = true;
+    if (x->in_flight > 0)
+        return;
+    if (!r->freeing &&
+        defer(r, DONE_SEND, x->req, (void *)x->cb, r->closing ? RAFT_CANCELED : RAFT_NOCONNECTION))
+        log_error("raft send: out of memory for its callback");
+    xfer_free(x);
+}
+
+static void on_chunk_answer(const struct rpc_frame *resp, const char *err, void *arg);
+
+static int send_chunk(struct xfer *x)
+{
+    struct rio *r = x->rio;
+    struct rio_env env = {.region_id = r->region_id, .from_id = r->id, .to_id = x->peer_id};
+    snprintf(env.from_addr, sizeof env.from_addr, "%s", r->addr);
+    size_t n = x->len - x->next < r->chunk ? x->len - x->next : r->chunk;
+    struct rio_chunk c = {.xfer = x->id, .off = x->next, .total = x->len,
+                          .data = x->data + x->next, .len = n};
+    struct chunk_call *cc = malloc(sizeof *cc);
+    uint8_t *buf = NULL;
+    size_t len;
+    char err[256];
+    int rv = cc ? rio_chunk_encode(&env, &c, &buf, &len, err, sizeof err) : -1;
+    if (rv == 0) {
+        *cc = (struct chunk_call){x, n};
+        rv = call_peer(r, x->peer_id, x->addr, buf, len, RIO_CHUNK_TIMEOUT_MS, on_chunk_answer,
+                       cc);
+    }
+    free(buf);
+    if (rv != 0) {
+        free(cc);
+        return -1;
+    }
+    x->next += n;
+    x->in_flight++;
+    return 0;
+}
+
+/* Keeps RIO_SNAPSHOT_WINDOW chunks in flight; once every chunk is answered, sends DONE, whose
+ * answer is the send's callback (on_answer). */
+static void xfer_pump(struct xfer *x)
+{
+    struct rio *r = x->rio;
+    while (!x->failed && !r->closing && x->in_flight < RIO_SNAPSHOT_WINDOW && x->next < x->len)
+        if (send_chunk(x) != 0)
+            x->failed = true;
+    if (x->failed || r->closing) {
+        xfer_fail(x);
+        return;
+    }
+    if (x->in_flight > 0 || x->acked < x->len)
+        return;
+    struct waiting *w = malloc(sizeof *w);
+    if (w)
+        *w = (struct waiting){.rio = r, .peer_id = x->peer_id, .req = x->req, .cb = x->cb,
+                              .snapshot = true};
+    if (!w || call_peer(r, x->peer_id, x->addr, x->done, x->done_len, RIO_CALL_TIMEOUT_MS,
+                        on_answer, w) != 0) {
+        free(w);
+        xfer_fail(x);
+        return;
+    }
+    xfer_free(x);
+}
+
+static void on_chunk_answer(const struct rpc_frame *resp, const char *err, void *arg)
+{
+    struct chunk_call *cc = arg;
+    struct xfer *x = cc->x;
+    struct rio *r = x->rio;
+    x->in_flight--;
+    if (answer_status(r, x->peer_id, resp, err) == 0) {
+        x->acked += cc->len;
+        r->net.snapshot_chunks_sent++;
+    } else {
+        x->failed = true;
+    }
+    free(cc);
+    if (r->freeing) { /* rio_free: no callbacks any more */
+        if (x->in_flight == 0)
+            xfer_free(x);
+        return;
+    }
+    xfer_pump(x);
+}
+
+/* An InstallSnapshot whose data is over the chunk size: DONE is encoded now (the message is
+ * on raft's stack), the chunks as they go (raft's data is kept until the callback). */
+static int send_chunked(struct rio *r, struct raft_io_send *req, const struct raft_message *m,
+                        raft_io_send_cb cb)
+{
+    struct rio_env env = {.region_id = r->region_id, .from_id = r->id, .to_id = m->server_id};
+    snprintf(env.from_addr, sizeof env.from_addr, "%s", r->addr);
+    struct xfer *x = calloc(1, sizeof *x);
+    if (!x)
+        return -1;
+    *x = (struct xfer){.rio = r, .peer_id = m->server_id, .id = ++r->next_xfer, .req = req,
+                       .cb = cb, .data = m->install_snapshot.data.base,
+                       .len = m->install_snapshot.data.len};
+    snprintf(x->addr, sizeof x->addr, "%s", m->server_address);
+    char err[256];
+    if (rio_done_encode(&env, m, x->id, &x->done, &x->done_len, err, sizeof err) != 0 ||
+        send_chunk(x) != 0) {
+        log_warnx("raft snapshot to store %" PRIu64 ": cannot send: %s", x->peer_id,
+                  x->done ? "the peer cannot be reached" : err);
+        xfer_free(x);
+        return -1;
+    }
+    log_info("raft: sending snapshot at index %" PRIu64 " (%zu bytes) to store %" PRIu64
+             " in chunks of %zu bytes", (uint64_t)m->install_snapshot.last_index, x->len,
+             x->peer_id, r->chunk);
+    xfer_pump(x);
     return 0;
 }
 
@@ -1114,10 +1553,14 @@ static int io_send(struct raft_io *io, struct raft_io_send *req, const struct ra
     uint8_t *buf = NULL;
     size_t len = 0;
     unsigned k = 0;
+    bool snapshot = m->type == RAFT_IO_INSTALL_SNAPSHOT;
+    if (!r->closing && snapshot && m->install_snapshot.data.len > r->chunk)
+        return send_chunked(r, req, m, cb) == 0 ? 0 : defer_failed_send(r, req, cb);
     struct waiting *w = malloc(sizeof *w);
     if (!w)
         return RAFT_NOMEM;
-    *w = (struct waiting){.rio = r, .peer_id = m->server_id, .req = req, .cb = cb};
+    *w = (struct waiting){.rio = r, .peer_id = m->server_id, .req = req, .cb = cb,
+                          .snapshot = snapshot};
     int sent = -1;
     if (r->closing) {
         errmsg(io, "send", "closing");
@@ -1125,18 +1568,159 @@ static int io_send(struct raft_io *io, struct raft_io_send *req, const struct ra
                               sizeof err) != 0) {
         log_warnx("raft send to store %" PRIu64 ": %s", (uint64_t)m->server_id, err);
     } else {
-        sent = send_encoded(r, m, w, buf, len);
+        sent = call_peer(r, m->server_id, m->server_address, buf, len, RIO_CALL_TIMEOUT_MS,
+                         on_answer, w);
     }
     free(buf);
     if (sent == 0)
         return 0;
     free(w);
-    if (defer(r, DONE_SEND, req, (void *)cb, r->closing ? RAFT_CANCELED : RAFT_NOCONNECTION) != 0)
-        return RAFT_NOMEM;
-    return 0;
+    return defer_failed_send(r, req, cb);
 }
 
 /* ---- receive ---- */
+
+static bool for_us(struct rio *r, const struct rio_env *env, struct rpc_call *call)
+{
+    if (r->started && !r->closing && env->region_id == r->region_id && env->to_id == r->id)
+        return true;
+    char err[128];
+    snprintf(err, sizeof err, "no raft peer %" PRIu64 " of region %" PRIu64 " here", env->to_id,
+             env->region_id);
+    rpc_reply(call, RPC_NOT_FOUND, err, NULL, 0);
+    return false;
+}
+
+static void drop_assembly(struct assembly *a)
+{
+    raft_free(a->buf);
+    *a = (struct assembly){0};
+}
+
+static struct assembly *find_assembly(struct rio *r, uint64_t from)
+{
+    for (size_t i = 0; i < RIO_MAX_ASSEMBLIES; i++)
+        if (r->asm_[i].buf && r->asm_[i].from == from)
+            return &r->asm_[i];
+    return NULL;
+}
+
+/* A slot for a new transfer from `from`: its old one, a free one, or the longest idle. */
+static struct assembly *new_assembly(struct rio *r, uint64_t from)
+{
+    struct assembly *a = find_assembly(r, from), *oldest = &r->asm_[0];
+    for (size_t i = 0; !a && i < RIO_MAX_ASSEMBLIES; i++) {
+        if (!r->asm_[i].buf)
+            a = &r->asm_[i];
+        else if (r->asm_[i].last < oldest->last)
+            oldest = &r->asm_[i];
+    }
+    a = a ? a : oldest;
+    drop_assembly(a);
+    return a;
+}
+
+/* Puts a chunk in place; the status to answer, with msg. */
+static enum rpc_status take_chunk(struct rio *r, const struct rio_env *env,
+                                  const struct rio_chunk *c, char *msg, size_t msglen)
+{
+    struct assembly *a = find_assembly(r, env->from_id);
+    if (c->off == 0) {
+        if (c->total > RIO_SNAPSHOT_MAX) {
+            snprintf(msg, msglen, "snapshot of %" PRIu64 " bytes is over the %llu-byte limit",
+                     c->total, (unsigned long long)RIO_SNAPSHOT_MAX);
+            return RPC_TOO_LARGE;
+        }
+        a = new_assembly(r, env->from_id);
+        if (!(a->buf = raft_malloc(c->total ? c->total : 1))) {
+            snprintf(msg, msglen, "out of memory for a snapshot of %" PRIu64 " bytes", c->total);
+            return RPC_INTERNAL;
+        }
+        *a = (struct assembly){.from = env->from_id, .xfer = c->xfer, .total = c->total,
+                               .buf = a->buf};
+    } else if (!a || a->xfer != c->xfer || a->got != c->off || a->total != c->total) {
+        /* a gap in this transfer drops it; a chunk of an older transfer (raft started a new
+         * one meanwhile) is refused, and the newer one goes on */
+        snprintf(msg, msglen, "snapshot chunk at %" PRIu64 " of transfer %" PRIu64
+                 " does not continue what this store received", c->off, c->xfer);
+        if (a && a->xfer == c->xfer)
+            drop_assembly(a);
+        return RPC_BAD_REQUEST;
+    }
+    memcpy(a->buf + c->off, c->data, c->len);
+    a->got += c->len;
+    a->last = r->io.time(&r->io);
+    r->net.snapshot_chunks_received++;
+    return RPC_OK;
+}
+
+static void recv_chunk(struct rio *r, struct rpc_call *call, const struct rpc_buf *f)
+{
+    char err[256];
+    struct rio_env env;
+    struct rio_chunk c;
+    if (rio_chunk_decode(f->data, f->len, &env, &c, err, sizeof err) != 0) {
+        rpc_reply(call, RPC_BAD_REQUEST, err, NULL, 0);
+        return;
+    }
+    if (!for_us(r, &env, call))
+        return;
+    enum rpc_status st = take_chunk(r, &env, &c, err, sizeof err);
+    if (st != RPC_OK)
+        log_warnx("raft snapshot from store %" PRIu64 ": %s", env.from_id, err);
+    rpc_reply(call, st, st == RPC_OK ? NULL : err, NULL, 0);
+}
+
+/* DONE: the assembled data becomes the InstallSnapshot's, handed to raft. */
+static void recv_done(struct rio *r, struct rpc_call *call, const struct rpc_buf *f)
+{
+    char err[256];
+    struct rio_env env;
+    struct raft_message m;
+    uint64_t xfer, total;
+    if (rio_done_decode(f->data, f->len, &env, &m, &xfer, &total, err, sizeof err) != 0) {
+        rpc_reply(call, RPC_BAD_REQUEST, err, NULL, 0);
+        return;
+    }
+    if (!for_us(r, &env, call)) {
+        rio_msg_discard(&m);
+        return;
+    }
+    struct assembly *a = find_assembly(r, env.from_id);
+    if (!a || a->xfer != xfer || a->got != a->total || a->total != total) {
+        snprintf(err, sizeof err, "snapshot transfer %" PRIu64 " is incomplete here (%" PRIu64
+                 " of %" PRIu64 " bytes)", xfer, a && a->xfer == xfer ? a->got : 0, total);
+        log_warnx("raft snapshot from store %" PRIu64 ": %s", env.from_id, err);
+        if (a && a->xfer == xfer)
+            drop_assembly(a);
+        rio_msg_discard(&m);
+        rpc_reply(call, RPC_BAD_REQUEST, err, NULL, 0);
+        return;
+    }
+    m.install_snapshot.data = (struct raft_buffer){a->buf, a->total};
+    a->buf = NULL;
+    drop_assembly(a);
+    r->net.snapshots_received++;
+    log_info("raft: received a snapshot at index %" PRIu64 " (%" PRIu64 " bytes) from store %"
+             PRIu64, (uint64_t)m.install_snapshot.last_index, total, env.from_id);
+    rpc_reply(call, RPC_OK, NULL, NULL, 0);
+    r->recv(&r->io, &m); /* raft owns the conf and the data now */
+}
+
+/* Transfers idle for RIO_SNAPSHOT_IDLE_MS are dropped (the sender gave up or died). */
+static void expire_assemblies(struct rio *r)
+{
+    raft_time now = r->io.time(&r->io);
+    for (size_t i = 0; i < RIO_MAX_ASSEMBLIES; i++) {
+        struct assembly *a = &r->asm_[i];
+        if (!a->buf || now - a->last < RIO_SNAPSHOT_IDLE_MS)
+            continue;
+        log_warnx("raft snapshot from store %" PRIu64 ": dropped after %d s without a chunk "
+                  "(%" PRIu64 " of %" PRIu64 " bytes received)", a->from,
+                  RIO_SNAPSHOT_IDLE_MS / 1000, a->got, a->total);
+        drop_assembly(a);
+    }
+}
 
 void rio_rpc_handler(struct rpc_call *call, const struct rpc_frame *req, void *arg)
 {
@@ -1144,6 +1728,15 @@ void rio_rpc_handler(struct rpc_call *call, const struct rpc_frame *req, void *a
     char err[256];
     struct rio_env env;
     struct raft_message m;
+    unsigned type = req->nfields == 1 ? rio_msg_type(req->fields[0].data, req->fields[0].len) : 0;
+    if (type == RIO_MSG_CHUNK) {
+        recv_chunk(r, call, &req->fields[0]);
+        return;
+    }
+    if (type == RIO_MSG_DONE) {
+        recv_done(r, call, &req->fields[0]);
+        return;
+    }
     if (req->nfields != 1 ||
         rio_msg_decode(req->fields[0].data, req->fields[0].len, &env, &m, err, sizeof err) != 0) {
         if (req->nfields != 1)
@@ -1151,13 +1744,12 @@ void rio_rpc_handler(struct rpc_call *call, const struct rpc_frame *req, void *a
         rpc_reply(call, RPC_BAD_REQUEST, err, NULL, 0);
         return;
     }
-    if (!r->started || r->closing || env.region_id != r->region_id || env.to_id != r->id) {
-        snprintf(err, sizeof err, "no raft peer %" PRIu64 " of region %" PRIu64 " here",
-                 env.to_id, env.region_id);
+    if (!for_us(r, &env, call)) {
         rio_msg_discard(&m);
-        rpc_reply(call, RPC_NOT_FOUND, err, NULL, 0);
         return;
     }
+    if (m.type == RAFT_IO_INSTALL_SNAPSHOT)
+        r->net.snapshots_received++;
     rpc_reply(call, RPC_OK, NULL, NULL, 0);
     r->recv(&r->io, &m); /* raft owns the entries, batch, conf and data now */
 }
@@ -1233,6 +1825,9 @@ struct rio *rio_new(const struct rio_opts *opts, struct rstore *store, char *err
     }
     r->tls = opts->client_tls;
     r->region_id = opts->region_id;
+    r->chunk = opts->snapshot_chunk ? opts->snapshot_chunk : RIO_SNAPSHOT_CHUNK;
+    if (r->chunk > RIO_SNAPSHOT_CHUNK)
+        r->chunk = RIO_SNAPSHOT_CHUNK; /* a chunk must fit one RPC body */
     r->rng = opts->seed;
     if (r->rng == 0 && getrandom(&r->rng, sizeof r->rng, 0) != (ssize_t)sizeof r->rng)
         r->rng = (uint64_t)time(NULL) ^ (uint64_t)(uintptr_t)r;
@@ -1278,6 +1873,8 @@ void rio_free(struct rio *r)
     pthread_cond_destroy(&r->wk.cv);
     pthread_mutex_destroy(&r->wk.mu);
     free(r->peers);
+    for (size_t i = 0; i < RIO_MAX_ASSEMBLIES; i++)
+        drop_assembly(&r->asm_[i]);
     rstore_close(r->store);
     free(r);
 }
@@ -1287,6 +1884,10 @@ void rio_get_stats(struct rio *r, struct rio_stats *out)
     pthread_mutex_lock(&r->wk.mu);
     *out = r->wk.stats;
     pthread_mutex_unlock(&r->wk.mu);
+    out->snapshots_sent = r->net.snapshots_sent;
+    out->snapshot_chunks_sent = r->net.snapshot_chunks_sent;
+    out->snapshots_received = r->net.snapshots_received;
+    out->snapshot_chunks_received = r->net.snapshot_chunks_received;
 }
 
 size_t rio_links(const struct rio *r, struct rio_link_info *out, size_t max)

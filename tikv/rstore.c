@@ -926,6 +926,11 @@ void rstore_close(struct rstore *s)
 
 const char *rstore_note(const struct rstore *s) { return s->note; }
 
+uint64_t rstore_first_index(const struct rstore *s)
+{
+    return s->n ? s->start : s->snap_index + 1;
+}
+
 uint64_t rstore_last_index(const struct rstore *s)
 {
     return s->n ? s->start + s->n - 1 : s->snap_index;

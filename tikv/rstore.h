@@ -99,7 +99,8 @@ const char *rstore_note(const struct rstore *s);
 
 int rstore_load(struct rstore *s, uint64_t *term, uint64_t *vote, uint64_t *start,
                 struct raft_entry **entries, size_t *n, char *err, size_t errlen);
-uint64_t rstore_last_index(const struct rstore *s); /* 0 when empty */
+uint64_t rstore_last_index(const struct rstore *s); /* empty: the snapshot's index, or 0 */
+uint64_t rstore_first_index(const struct rstore *s); /* empty: rstore_last_index + 1 */
 
 int rstore_set_meta(struct rstore *s, uint64_t term, uint64_t vote, char *err, size_t errlen);
 int rstore_append(struct rstore *s, uint64_t first, const struct raft_entry *entries, unsigned n,

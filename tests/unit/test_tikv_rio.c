@@ -389,6 +389,73 @@ static void test_codec_append_entries_cut_to_fit(void **state)
     assert_contains(err, "limit");
 }
 
+/* rio's own messages for a chunked InstallSnapshot: round trip, every cut and one byte too
+ * many refused, a chunk past its total refused, and raft's decoder refusing both types. */
+static void test_codec_snapshot_chunk_and_done(void **state)
+{
+    (void)state;
+    struct rio_env env = test_env(), denv;
+    char err[256];
+    uint8_t *buf;
+    size_t len;
+    const uint8_t data[] = "part of a snapshot";
+    struct rio_chunk c = {.xfer = 5, .off = 100, .total = 300, .data = data, .len = 18}, dc;
+    assert_int_equal(rio_chunk_encode(&env, &c, &buf, &len, err, sizeof err), 0);
+    assert_int_equal(rio_msg_type(buf, len), RIO_MSG_CHUNK);
+    assert_int_equal(rio_chunk_decode(buf, len, &denv, &dc, err, sizeof err), 0);
+    assert_int_equal(denv.from_id, 7);
+    assert_int_equal(denv.to_id, 9);
+    assert_int_equal(dc.xfer, 5);
+    assert_int_equal(dc.off, 100);
+    assert_int_equal(dc.total, 300);
+    assert_int_equal(dc.len, 18);
+    assert_memory_equal(dc.data, data, 18);
+    struct raft_message rm;
+    assert_int_equal(rio_msg_decode(buf, len, &denv, &rm, err, sizeof err), -1);
+    assert_contains(err, "type 100");
+    for (size_t cut = 0; cut < len; cut++)
+        assert_int_equal(rio_chunk_decode(buf, cut, &denv, &dc, err, sizeof err), -1);
+    assert_contains(err, "malformed snapshot chunk");
+    free(buf);
+    c.off = 290; /* 18 bytes from 290 run past 300 */
+    assert_int_equal(rio_chunk_encode(&env, &c, &buf, &len, err, sizeof err), 0);
+    assert_int_equal(rio_chunk_decode(buf, len, &denv, &dc, err, sizeof err), -1);
+    free(buf);
+
+    struct raft_message m = sample(RAFT_IO_INSTALL_SNAPSHOT), d;
+    with_conf(&m);
+    m.install_snapshot.data.len = 123456789; /* sent as chunks: only its length goes */
+    uint64_t xfer, total;
+    assert_int_equal(rio_done_encode(&env, &m, 42, &buf, &len, err, sizeof err), 0);
+    assert_int_equal(rio_msg_type(buf, len), RIO_MSG_DONE);
+    assert_true(len < 200);
+    assert_int_equal(rio_done_decode(buf, len, &denv, &d, &xfer, &total, err, sizeof err), 0);
+    assert_int_equal(xfer, 42);
+    assert_int_equal(total, 123456789);
+    assert_int_equal(d.type, RAFT_IO_INSTALL_SNAPSHOT);
+    assert_int_equal(d.server_id, 7);
+    assert_int_equal(d.install_snapshot.term, 4);
+    assert_int_equal(d.install_snapshot.last_index, 77);
+    assert_int_equal(d.install_snapshot.last_term, 3);
+    assert_int_equal(d.install_snapshot.conf_index, 70);
+    assert_int_equal(d.install_snapshot.conf.n, 2);
+    assert_string_equal(d.install_snapshot.conf.servers[1].address, "[::1]:2");
+    assert_null(d.install_snapshot.data.base);
+    rio_msg_discard(&d);
+    for (size_t cut = 0; cut < len; cut++)
+        assert_int_equal(rio_done_decode(buf, cut, &denv, &d, &xfer, &total, err, sizeof err),
+                         -1);
+    uint8_t *more = malloc(len + 1);
+    memcpy(more, buf, len);
+    more[len] = 0;
+    assert_int_equal(rio_done_decode(more, len + 1, &denv, &d, &xfer, &total, err, sizeof err),
+                     -1);
+    assert_contains(err, "malformed snapshot done");
+    free(more);
+    free(buf);
+    raft_configuration_close(&m.install_snapshot.conf);
+}
+
 /* ---- peer check ---- */
 
 static char *g_seed_list[] = {"TiDB-Server", "PD-Server", "TiKV-Control", "RawKvClient1"};
@@ -422,6 +489,8 @@ static void test_peer_check(void **state)
 struct tiny {
     uint64_t values[MAX_VALUES];
     unsigned n;
+    size_t ballast;     /* bytes a snapshot carries besides the values (checked on restore) */
+    unsigned restores;  /* snapshots restored: at load or installed from the leader */
 };
 
 struct node {
@@ -442,7 +511,11 @@ struct cluster {
     struct event_base *base;
     struct tls_ctx *srv_tls, *cli_tls;
     struct node nodes[N];
+    unsigned threshold, trailing; /* raft's snapshot settings; 0: no snapshots */
+    size_t ballast;
 };
+
+enum { BOOT_NO = 0, BOOT_YES = 1, BOOT_SKIP = 2 }; /* start_node: bootstrap, or not even try */
 
 static int tiny_apply(struct raft_fsm *fsm, const struct raft_buffer *buf, void **result)
 {
@@ -456,19 +529,51 @@ static int tiny_apply(struct raft_fsm *fsm, const struct raft_buffer *buf, void 
     return 0;
 }
 
+static uint8_t ballast_byte(size_t i, unsigned n)
+{
+    return (uint8_t)(i * 131u + n);
+}
+
+/* u32 n | the n values | ballast bytes that depend on n */
 static int tiny_snapshot(struct raft_fsm *fsm, struct raft_buffer *bufs[], unsigned *n)
 {
-    (void)fsm;
-    (void)bufs;
-    (void)n;
-    return RAFT_NOTFOUND; /* rio has no snapshots yet; the threshold keeps raft from asking */
+    struct tiny *t = fsm->data;
+    size_t len = 4 + t->n * sizeof(uint64_t) + t->ballast;
+    struct raft_buffer *b = raft_malloc(sizeof *b);
+    uint8_t *p = raft_malloc(len);
+    if (!b || !p) {
+        raft_free(b);
+        raft_free(p);
+        return RAFT_NOMEM;
+    }
+    memcpy(p, &t->n, 4);
+    memcpy(p + 4, t->values, t->n * sizeof(uint64_t));
+    for (size_t i = 0; i < t->ballast; i++)
+        p[4 + t->n * sizeof(uint64_t) + i] = ballast_byte(i, t->n);
+    *b = (struct raft_buffer){p, len};
+    *bufs = b;
+    *n = 1;
+    return 0;
 }
 
 static int tiny_restore(struct raft_fsm *fsm, struct raft_buffer *buf)
 {
-    (void)fsm;
-    (void)buf;
-    return RAFT_NOTFOUND;
+    struct tiny *t = fsm->data;
+    const uint8_t *p = buf->base;
+    unsigned n;
+    if (buf->len < 4)
+        return RAFT_MALFORMED;
+    memcpy(&n, p, 4);
+    if (n > MAX_VALUES || buf->len != 4 + n * sizeof(uint64_t) + t->ballast)
+        return RAFT_MALFORMED;
+    for (size_t i = 0; i < t->ballast; i++)
+        if (p[4 + n * sizeof(uint64_t) + i] != ballast_byte(i, n))
+            return RAFT_MALFORMED;
+    memcpy(t->values, p + 4, n * sizeof(uint64_t));
+    t->n = n;
+    t->restores++;
+    raft_free(buf->base);
+    return 0;
 }
 
 static void node_handler(struct rpc_call *call, const struct rpc_frame *req, void *arg)
@@ -515,8 +620,9 @@ static void listen_node(struct cluster *c, struct node *n)
     snprintf(n->addr, sizeof n->addr, "127.0.0.1:%d", rpc_server_port(n->srv));
 }
 
-/* Opens the node's rstore and rio and starts its raft (bootstrapping when asked). */
-static void start_node(struct cluster *c, struct node *n, bool bootstrap)
+/* Opens the node's rstore and rio and starts its raft (bootstrapping when asked: BOOT_YES
+ * expects it to work, BOOT_NO to be refused, BOOT_SKIP does not try). */
+static void start_node(struct cluster *c, struct node *n, int bootstrap)
 {
     char err[256];
     struct rstore *s = rstore_open(n->dir, NULL, err, sizeof err);
@@ -528,20 +634,25 @@ static void start_node(struct cluster *c, struct node *n, bool bootstrap)
     n->rio = rio_new(&o, s, err, sizeof err);
     assert_non_null(n->rio);
     memset(&n->tiny, 0, sizeof n->tiny);
+    n->tiny.ballast = c->ballast;
     n->fsm = (struct raft_fsm){.version = 1, .data = &n->tiny, .apply = tiny_apply,
                                .snapshot = tiny_snapshot, .restore = tiny_restore};
     assert_int_equal(raft_init(&n->raft, rio_raft_io(n->rio), &n->fsm, n->id, n->addr), 0);
     raft_set_election_timeout(&n->raft, 600);
     raft_set_heartbeat_timeout(&n->raft, 60);
     raft_set_pre_vote(&n->raft, true);
-    raft_set_snapshot_threshold(&n->raft, 1u << 30);
+    raft_set_snapshot_threshold(&n->raft, c->threshold ? c->threshold : 1u << 30);
+    if (c->trailing)
+        raft_set_snapshot_trailing(&n->raft, c->trailing);
     struct raft_configuration conf;
     raft_configuration_init(&conf);
     for (unsigned i = 0; i < N; i++)
         assert_int_equal(raft_configuration_add(&conf, c->nodes[i].id, c->nodes[i].addr,
                                                 RAFT_VOTER), 0);
-    int rv = raft_bootstrap(&n->raft, &conf);
-    assert_int_equal(rv, bootstrap ? 0 : RAFT_CANTBOOTSTRAP);
+    if (bootstrap != BOOT_SKIP) {
+        int rv = raft_bootstrap(&n->raft, &conf);
+        assert_int_equal(rv, bootstrap == BOOT_YES ? 0 : RAFT_CANTBOOTSTRAP);
+    }
     raft_configuration_close(&conf);
     assert_int_equal(raft_start(&n->raft), 0);
     n->running = true;
@@ -784,6 +895,143 @@ static void test_three_stores_replicate_fail_over_and_catch_up(void **state)
     cluster_down(&c);
 }
 
+#define BALLAST (9u << 20) /* over the 8 MiB RPC body limit: snapshots go in chunks */
+
+static struct node *a_follower(struct cluster *c, const struct node *leader)
+{
+    for (unsigned i = 0; i < N; i++)
+        if (c->nodes[i].running && &c->nodes[i] != leader)
+            return &c->nodes[i];
+    fail_msg("no follower running");
+    return NULL;
+}
+
+static bool two_snapshots(void *arg)
+{
+    struct rio_stats st;
+    rio_get_stats(arg, &st);
+    return st.snapshot_puts >= 2;
+}
+
+enum { CHANGE_REMOVE, CHANGE_ADD, CHANGE_VOTER };
+
+struct change_wait {
+    struct raft_change req;
+    bool done;
+    int status;
+};
+
+static void on_change(struct raft_change *req, int status)
+{
+    struct change_wait *w = req->data;
+    w->done = true;
+    w->status = status;
+}
+
+static bool change_done(void *arg)
+{
+    return ((struct change_wait *)arg)->done;
+}
+
+/* A membership change on the leader, waited for. */
+static void change(struct cluster *c, struct node *leader, int what, struct node *n)
+{
+    struct change_wait w = {.req = {.data = &w}};
+    int rv = what == CHANGE_REMOVE ? raft_remove(&leader->raft, &w.req, n->id, on_change)
+             : what == CHANGE_ADD  ? raft_add(&leader->raft, &w.req, n->id, n->addr, on_change)
+                                   : raft_assign(&leader->raft, &w.req, n->id, RAFT_VOTER,
+                                                 on_change);
+    assert_int_equal(rv, 0);
+    run_until(c->base, change_done, &w);
+    assert_true(w.done);
+    assert_int_equal(w.status, 0);
+}
+
+/* The store's Raft log on disk holds a snapshot after index `after` and was compacted. */
+static void expect_compacted(const struct node *n, uint64_t after)
+{
+    char err[256];
+    struct rstore *s = rstore_open(n->dir, NULL, err, sizeof err);
+    if (!s)
+        fail_msg("rstore_open: %s", err);
+    assert_true(rstore_snapshot_index(s) > after);
+    assert_true(rstore_first_index(s) > 1);
+    assert_true(rstore_first_index(s) <= rstore_snapshot_index(s) + 1);
+    rstore_close(s);
+}
+
+/* Snapshots end to end over real TLS and files: with a threshold of 16 entries the stores take
+ * snapshots and compact their logs; a store that was down while 50 entries went by catches up
+ * by InstallSnapshot (9 MiB: over the RPC body limit, so in chunks); the leader, closed and
+ * reopened, loads its snapshot and the log after it; a store whose directory was wiped
+ * catches up by snapshot too. Every store ends with every value in order. */
+static void test_snapshots_install_compact_and_restart(void **state)
+{
+    (void)state;
+    struct cluster c;
+    cluster_up(&c);
+    c.threshold = 16;
+    c.trailing = 4;
+    c.ballast = BALLAST;
+    for (unsigned i = 0; i < N; i++)
+        start_node(&c, &c.nodes[i], BOOT_YES);
+    struct node *leader = wait_leader(&c, 0, 0);
+    propose(&c, leader, 1, 10);
+    struct applied_wait all = {{&c.nodes[0], &c.nodes[1], &c.nodes[2]}, N, 10};
+    expect_applied(&c, &all);
+
+    struct node *behind = a_follower(&c, leader);
+    stop_node(&c, behind);
+    for (unsigned v = 11; v <= 60; v += 10) /* commits in steps: a snapshot every 16 */
+        propose(&c, leader, v, v + 9);
+    run_until(c.base, two_snapshots, leader->rio);
+    struct rio_stats st;
+    rio_get_stats(leader->rio, &st);
+    assert_true(st.snapshot_puts >= 2);
+    start_node(&c, behind, BOOT_NO);
+    struct applied_wait one = {{behind}, 1, 60};
+    expect_applied(&c, &one);
+    assert_true(behind->tiny.restores >= 1); /* not by replaying the log */
+    rio_get_stats(behind->rio, &st);
+    assert_true(st.snapshots_received >= 1);
+    assert_true(st.snapshot_chunks_received >= 3); /* 9 MiB in chunks of 4 MiB */
+    assert_true(st.snapshot_puts >= 1);
+    rio_get_stats(leader->rio, &st);
+    assert_true(st.snapshots_sent >= 1);
+    assert_true(st.snapshot_chunks_sent >= 3);
+    print_message("far-behind store: %llu snapshot(s) received in %llu chunks\n",
+                  (unsigned long long)st.snapshots_sent,
+                  (unsigned long long)st.snapshot_chunks_sent);
+
+    /* the leader restarts from a compacted directory: snapshot + the log after it */
+    raft_term old_term = leader->raft.current_term;
+    struct node *gone = leader;
+    stop_node(&c, gone);
+    expect_compacted(gone, 10);
+    leader = wait_leader(&c, old_term, gone->id);
+    start_node(&c, gone, BOOT_NO);
+    assert_int_equal(gone->tiny.restores, 1); /* at load, before any message */
+    assert_true(gone->tiny.n > 10);
+    propose(&c, leader, 61, 70);
+    all.count = 70;
+    expect_applied(&c, &all);
+
+    /* a new store: one member removed while down, its directory wiped, added again as a new
+     * member with an empty log (as the replica adds PD's peers) */
+    struct node *fresh = a_follower(&c, leader);
+    stop_node(&c, fresh);
+    tu_rm_rf(fresh->dir);
+    change(&c, leader, CHANGE_REMOVE, fresh);
+    start_node(&c, fresh, BOOT_SKIP);
+    change(&c, leader, CHANGE_ADD, fresh);
+    change(&c, leader, CHANGE_VOTER, fresh);
+    one.nodes[0] = fresh;
+    one.count = 70;
+    expect_applied(&c, &one);
+    assert_true(fresh->tiny.restores >= 1);
+    cluster_down(&c);
+}
+
 static void test_verbatim_allow_list_refuses_peers(void **state)
 {
     (void)state;
@@ -1007,8 +1255,10 @@ int main(void)
         cmocka_unit_test(test_codec_bad_type_and_flags),
         cmocka_unit_test_teardown(test_codec_huge_counts_refused_without_allocation, default_heap),
         cmocka_unit_test(test_codec_append_entries_cut_to_fit),
+        cmocka_unit_test(test_codec_snapshot_chunk_and_done),
         cmocka_unit_test(test_peer_check),
         cmocka_unit_test(test_three_stores_replicate_fail_over_and_catch_up),
+        cmocka_unit_test(test_snapshots_install_compact_and_restart),
         cmocka_unit_test(test_verbatim_allow_list_refuses_peers),
         cmocka_unit_test(test_worker_group_commit_and_order),
     };
