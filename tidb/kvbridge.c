@@ -198,6 +198,21 @@ static int leader_from_region(struct kvbridge *b, const char *body, size_t len, 
     return rc;
 }
 
+/* PD refused us: every call waiting for PD fails with why now, rather than retry into the
+ * deadline (a certificate PD does not take stays refused). */
+static void pd_refused(struct kvbridge *b, const char *why)
+{
+    log_warnx("%s", why);
+    struct req *r = b->waiting_pd;
+    b->waiting_pd = NULL;
+    while (r) {
+        struct req *next = r->next;
+        back_inflight(r);
+        finish(r, NULL, why);
+        r = next;
+    }
+}
+
 static void on_pd_reply(int status, const char *body, size_t len, const char *err, void *arg)
 {
     struct kvbridge *b = arg;
@@ -206,6 +221,20 @@ static void on_pd_reply(int status, const char *body, size_t len, const char *er
     if (status == 200 && leader_from_region(b, body, len, addr, sizeof addr) == 0) {
         snprintf(b->leader, sizeof b->leader, "%s", addr);
         b->next_peer = 0;
+    } else if (status >= 400 && status < 500 && status != 404) {
+        char why[300];
+        json_t *j = json_loadb(body ? body : "", len, JSON_DECODE_ANY, NULL);
+        snprintf(why, sizeof why, "PD %s refused TiDB (HTTP %d): %.200s", b->pd_url[b->pd_next],
+                 status, json_is_string(j) ? json_string_value(j) : "");
+        json_decref(j);
+        pd_refused(b, why);
+        return;
+    } else if (!status && err && strstr(err, "certificate")) {
+        /* the TLS handshake refused our certificate (CN, CA, expiry): no retry will pass */
+        char why[400];
+        snprintf(why, sizeof why, "PD %s refused TiDB: %s", b->pd_url[b->pd_next], err);
+        pd_refused(b, why);
+        return;
     } else {
         static unsigned logged;
         if (logged++ % 50 == 0)

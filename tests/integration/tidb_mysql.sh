@@ -138,4 +138,22 @@ check_fails "require-secure-transport: a plaintext login is refused with 3159" \
 check_output "... while a TLS login on the same server is served" '^1$' \
     my "$MY2" root "${ONEWAY[@]}" -N -e "SELECT 1"
 
+# --- the cluster's allow-lists decide what TiDB may reach (its cluster cert's CN)
+MY3=$(free_port); TS3=$(free_port)
+sed "s#tidb-server.pem#tikv-server.pem#; s#tidb-server-key.pem#tikv-server-key.pem#" \
+    "$WORK/tidb.toml" >"$WORK/tidb3.toml"
+start_tidb tidb3 "$PD_C" "$MY3" "$TS3" "$WORK/tidb3.toml" || fail "a tidb-server with CN TiKV-Server starts"
+check_fails "a CN outside TiKV's cert-allowed-cn: TiKV refuses TiDB in its own words, the client is told" \
+    'ERROR 1105 .*UNAUTHENTICATED: Common name check fail, reason: x509_common_name from peer is TiKV-Server' \
+    my "$MY3" root "${MUTUAL[@]}" -e "SELECT 1"
+MY4=$(free_port); TS4=$(free_port)
+sed "s#tidb-server.pem#tikv-control.pem#; s#tidb-server-key.pem#tikv-control-key.pem#" \
+    "$WORK/tidb.toml" >"$WORK/tidb4.toml"
+start_tidb tidb4 "$PD_C" "$MY4" "$TS4" "$WORK/tidb4.toml" || fail "a tidb-server with CN TiKV-Control starts"
+check_fails "a CN outside PD's cert-allowed-cn: PD's refusal reaches the client at once" \
+    "ERROR 1105 .*PD https://127.0.0.1:$PD_C refused TiDB: .*Common Name is not in the server.s allow-list" \
+    my "$MY4" root "${MUTUAL[@]}" -e "SELECT 1"
+check_output "... while the TiDB-Server one is served in the same cluster" '^1$' \
+    my "$MY" root "${MUTUAL[@]}" -N -e "SELECT 1"
+
 finish
