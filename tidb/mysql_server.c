@@ -15,6 +15,7 @@
 #include "conn.h"
 #include "log.h"
 
+#define LOGIN_TIMEOUT_SEC 10 /* MySQL's connect_timeout: the whole login, TLS included */
 #define INSECURE_MSG                                                                          \
     "Connections using insecure transport are prohibited while --require_secure_transport=ON."
 
@@ -82,6 +83,7 @@ struct mysql_server {
     int pipe_rd, pipe_wr;
     struct event *done_ev;
     bool bootstrapped; /* under mu */
+    struct timeval login_timeout;
 };
 
 static void on_read(struct bufferevent *bev, void *arg);
@@ -353,8 +355,10 @@ static void on_jobs_done(evutil_socket_t fd, short what, void *arg)
             session_close(s);
         } else {
             send_buf(s, &j->out);
-            if (j->kind == JOB_AUTH && !j->close_after)
+            if (j->kind == JOB_AUTH && !j->close_after) {
                 s->state = ST_COMMAND;
+                bufferevent_set_timeouts(s->bev, NULL, NULL); /* idle sessions may stay */
+            }
             if (j->close_after)
                 close_after_send(s);
             else
@@ -393,6 +397,7 @@ static void upgrade(struct session *s)
     s->state = ST_TLS;
     bufferevent_setcb(s->bev, on_read, NULL, on_event, s);
     bufferevent_enable(s->bev, EV_READ | EV_WRITE);
+    bufferevent_set_timeouts(s->bev, &s->srv->login_timeout, NULL);
 }
 
 /* The client's first packet (or, after TLS, its second). True when it asks for TLS: the
@@ -533,7 +538,9 @@ static void on_event(struct bufferevent *bev, short what, void *arg)
         fill_tls(s);
         return;
     }
-    if (what & (BEV_EVENT_EOF | BEV_EVENT_ERROR))
+    if (what & BEV_EVENT_TIMEOUT)
+        log_warnx("closing %s: no login within %d s", s->peer, LOGIN_TIMEOUT_SEC);
+    if (what & (BEV_EVENT_EOF | BEV_EVENT_ERROR | BEV_EVENT_TIMEOUT))
         session_close(s);
 }
 
@@ -583,6 +590,7 @@ static void on_accept(struct bufferevent *bev, const struct conn_peer *peer, voi
     srv->nsessions++;
     bufferevent_setcb(bev, on_read, NULL, on_event, s);
     bufferevent_enable(bev, EV_READ | EV_WRITE);
+    bufferevent_set_timeouts(bev, &srv->login_timeout, NULL); /* until logged in */
     greet(s);
 }
 
@@ -628,6 +636,7 @@ struct mysql_server *mysql_server_new(const struct mysql_server_opts *o, char *e
     srv->exec = o->exec;
     srv->sessions.next = srv->sessions.prev = &srv->sessions;
     srv->pipe_rd = srv->pipe_wr = -1;
+    srv->login_timeout = (struct timeval){LOGIN_TIMEOUT_SEC, 0};
     pthread_mutex_init(&srv->mu, NULL);
     pthread_cond_init(&srv->cv, NULL);
     if (start_workers(srv, o->workers ? o->workers : MYSQL_SERVER_WORKERS, err, errlen) != 0 ||

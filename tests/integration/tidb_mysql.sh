@@ -132,6 +132,9 @@ check "tidb-ctl schema in shop lists its table" wait_until 10 schema_listed
 MY2=$(free_port); TS2=$(free_port)
 tidb_config "$WORK/tidb2.toml" oneway true
 start_tidb tidb2 "$PD_C" "$MY2" "$TS2" "$WORK/tidb2.toml" || fail "a second tidb-server starts"
+# a client that connects and never logs in (checked at the end: the server closes it in 10 s)
+(exec 3<>"/dev/tcp/127.0.0.1/$MY2" && timeout 30 cat <&3 >/dev/null) &
+SILENT=$!
 check_fails "require-secure-transport: a plaintext login is refused with 3159" \
     'ERROR 3159 .*Connections using insecure transport are prohibited while --require_secure_transport=ON' \
     my "$MY2" root --skip-ssl -e "SELECT 1"
@@ -155,5 +158,9 @@ check_fails "a CN outside PD's cert-allowed-cn: PD's refusal reaches the client 
     my "$MY4" root "${MUTUAL[@]}" -e "SELECT 1"
 check_output "... while the TiDB-Server one is served in the same cluster" '^1$' \
     my "$MY" root "${MUTUAL[@]}" -N -e "SELECT 1"
+
+wait "$SILENT"
+check_output "a connection that never logs in is closed by the server (not left open)" \
+    'closing 127\.0\.0\.1:[0-9]+: no login within 10 s' cat "$WORK/tidb2.log"
 
 finish
