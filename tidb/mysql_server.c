@@ -355,10 +355,8 @@ static void on_jobs_done(evutil_socket_t fd, short what, void *arg)
             session_close(s);
         } else {
             send_buf(s, &j->out);
-            if (j->kind == JOB_AUTH && !j->close_after) {
+            if (j->kind == JOB_AUTH && !j->close_after)
                 s->state = ST_COMMAND;
-                bufferevent_set_timeouts(s->bev, NULL, NULL); /* idle sessions may stay */
-            }
             if (j->close_after)
                 close_after_send(s);
             else
@@ -441,6 +439,7 @@ static bool on_hello(struct session *s, const struct mysql_packet *p)
     if (h.has_db)
         snprintf(j->db, sizeof j->db, "%s", h.db);
     s->state = ST_AUTH;
+    bufferevent_set_timeouts(s->bev, NULL, NULL); /* the login's own answer may take longer */
     submit(s, j);
     return false;
 }

@@ -16,8 +16,9 @@
  *   denied for user 'u'@'host' (using password: YES|NO)" -- the same words whatever failed,
  *   and never a password or hash -- then close. An unknown initial database is ERR 1049.
  *   The first login bootstraps the cluster's catalog (root@'%' with an empty password).
- * - A client that has not logged in within 10 s (TLS handshake included) is closed with a
- *   log line, so half-open connections cannot pile up; logged-in sessions may idle.
+ * - A client that has not sent its login within 10 s (TLS handshake included) is closed
+ *   with a log line, so half-open connections cannot pile up; checking the login and idle
+ *   logged-in sessions have no such limit.
  * - Commands: COM_QUERY and COM_INIT_DB run on a worker (one command in flight per
  *   connection; what the client sends meanwhile waits in the input buffer); COM_PING,
  *   COM_QUIT, COM_RESET_CONNECTION, COM_SET_OPTION, COM_FIELD_LIST (an empty list) are
