@@ -219,3 +219,16 @@ void log_handshake(const struct log_handshake *h)
     fputs(line, log_stream());
     fflush(log_stream());
 }
+
+int errorf(char *err, size_t errlen, const char *fmt, ...)
+{
+    if (err && errlen > 0) {
+        va_list ap;
+        va_start(ap, fmt);
+        int n = vsnprintf(err, errlen, fmt, ap);
+        va_end(ap);
+        if (n < 0)
+            err[0] = '\0';
+    }
+    return -1;
+}

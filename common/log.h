@@ -17,6 +17,7 @@
 #define TISIM_LOG_H
 
 #include <stdbool.h>
+#include <stddef.h>
 
 enum log_level { LOG_DEBUG, LOG_INFO, LOG_WARN, LOG_ERROR };
 
@@ -25,6 +26,10 @@ int log_open(const char *component, const char *path, enum log_level min_level);
 void log_close(void);
 /* "debug", "info", "warn"/"warning", "error" → 0; anything else → -1. */
 int log_level_parse(const char *name, enum log_level *out);
+
+/* Formats one line into err (when err is not NULL and errlen > 0) and returns -1: the shape of
+ * every "-1 with err" failure path ("return errorf(err, errlen, "bad %s", x);"). */
+int errorf(char *err, size_t errlen, const char *fmt, ...) __attribute__((format(printf, 3, 4)));
 
 void log_msg(enum log_level level, const char *fmt, ...) __attribute__((format(printf, 2, 3)));
 /* As log_msg, then ": strerror(errno)" (errno as it was at the call). */

@@ -1,5 +1,6 @@
 #include "pdctl.h"
 
+#include "log.h"
 #include "tso.h"
 
 #include <ctype.h>
@@ -49,17 +50,6 @@ void pdctl_usage(FILE *out)
           out);
 }
 
-static int usage_err(char *err, size_t errlen, const char *fmt, ...)
-    __attribute__((format(printf, 3, 4)));
-static int usage_err(char *err, size_t errlen, const char *fmt, ...)
-{
-    va_list ap;
-    va_start(ap, fmt);
-    vsnprintf(err, errlen, fmt, ap);
-    va_end(ap);
-    return -1;
-}
-
 /* A positive decimal ID (uint64). */
 static int parse_id(const char *s, unsigned long long *out)
 {
@@ -82,7 +72,7 @@ int pdctl_plan(int argc, char **argv, struct pdctl_call *call, char *err, size_t
     call->action = PDCTL_HTTP_JSON;
     call->method = "GET";
     if (argc < 1)
-        return usage_err(err, errlen, "no command given");
+        return errorf(err, errlen, "no command given");
     const char *cmd = argv[0];
     if (strcmp(cmd, "help") == 0) {
         call->action = PDCTL_HELP;
@@ -90,7 +80,7 @@ int pdctl_plan(int argc, char **argv, struct pdctl_call *call, char *err, size_t
     }
     if (strcmp(cmd, "health") == 0) {
         if (argc != 1)
-            return usage_err(err, errlen, "usage: health (takes no arguments)");
+            return errorf(err, errlen, "usage: health (takes no arguments)");
         snprintf(call->path, sizeof call->path, "/pd/api/v1/health");
         return 0;
     }
@@ -103,7 +93,7 @@ int pdctl_plan(int argc, char **argv, struct pdctl_call *call, char *err, size_t
             snprintf(call->path, sizeof call->path, "/pd/api/v1/leader");
             return 0;
         }
-        return usage_err(err, errlen, "usage: member | member leader show");
+        return errorf(err, errlen, "usage: member | member leader show");
     }
     if (strcmp(cmd, "store") == 0 || strcmp(cmd, "region") == 0) {
         bool store = cmd[0] == 's';
@@ -114,7 +104,7 @@ int pdctl_plan(int argc, char **argv, struct pdctl_call *call, char *err, size_t
         }
         unsigned long long id;
         if (argc != 2 || parse_id(argv[1], &id) != 0)
-            return usage_err(err, errlen,
+            return errorf(err, errlen,
                              store ? "usage: store [ID] (ID is a positive integer, got '%s')"
                                    : "usage: region [ID] (ID is a positive integer, got '%s')",
                              argc >= 2 ? argv[1] : "");
@@ -124,13 +114,13 @@ int pdctl_plan(int argc, char **argv, struct pdctl_call *call, char *err, size_t
     }
     if (strcmp(cmd, "cluster") == 0) {
         if (argc != 1)
-            return usage_err(err, errlen, "usage: cluster (takes no arguments)");
+            return errorf(err, errlen, "usage: cluster (takes no arguments)");
         snprintf(call->path, sizeof call->path, "/pd/api/v1/cluster");
         return 0;
     }
     if (strcmp(cmd, "config") == 0) {
         if (argc < 2 || argc > 3 || strcmp(argv[1], "show") != 0)
-            return usage_err(err, errlen, "usage: config show [all|replication|schedule]");
+            return errorf(err, errlen, "usage: config show [all|replication|schedule]");
         call->action = PDCTL_HTTP_CONFIG;
         snprintf(call->path, sizeof call->path, "/pd/api/v1/config");
         if (argc == 2) {
@@ -141,7 +131,7 @@ int pdctl_plan(int argc, char **argv, struct pdctl_call *call, char *err, size_t
         } else if (strcmp(argv[2], "replication") == 0 || strcmp(argv[2], "schedule") == 0) {
             call->filter[0] = argv[2][0] == 'r' ? "replication" : "schedule";
         } else {
-            return usage_err(err, errlen,
+            return errorf(err, errlen,
                              "usage: config show [all|replication|schedule] (got '%s')",
                              argv[2]);
         }
@@ -155,16 +145,16 @@ int pdctl_plan(int argc, char **argv, struct pdctl_call *call, char *err, size_t
             return 0;
         }
         if (argc != 2)
-            return usage_err(err, errlen, "usage: tso [TSO]");
+            return errorf(err, errlen, "usage: tso [TSO]");
         uint64_t ts;
         char perr[160];
         if (tso_parse(argv[1], &ts, perr, sizeof perr) != 0)
-            return usage_err(err, errlen, "Failed to parse TSO: %s", perr);
+            return errorf(err, errlen, "Failed to parse TSO: %s", perr);
         call->action = PDCTL_DECODE_TSO;
         call->tso_arg = ts;
         return 0;
     }
-    return usage_err(err, errlen, "unknown command '%s'", cmd);
+    return errorf(err, errlen, "unknown command '%s'", cmd);
 }
 
 /* The message of an error answer on one line: a JSON string unquoted, an object's

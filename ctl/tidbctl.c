@@ -9,6 +9,7 @@
 #include <string.h>
 
 #include "flags.h"
+#include "log.h"
 #include "url.h"
 
 #define TIDBCTL_MAX_WORDS 16
@@ -42,17 +43,6 @@ void tidbctl_usage(FILE *out)
           "http:// one, then means https). Exit status: 0 on success, 1 on any error (bad\n"
           "usage, transport failure, or a non-2xx answer, printed as \"[STATUS] message\").\n",
           out);
-}
-
-static int fail(char *err, size_t errlen, const char *fmt, ...)
-    __attribute__((format(printf, 3, 4)));
-static int fail(char *err, size_t errlen, const char *fmt, ...)
-{
-    va_list ap;
-    va_start(ap, fmt);
-    vsnprintf(err, errlen, fmt, ap);
-    va_end(ap);
-    return -1;
 }
 
 static bool given(const char *s)
@@ -94,7 +84,7 @@ static int parse_flags(int argc, char **argv, struct opts *o, char *err, size_t 
         if (at >= argc)
             break;
         if (o->nwords >= TIDBCTL_MAX_WORDS)
-            return fail(err, errlen, "too many arguments");
+            return errorf(err, errlen, "too many arguments");
         o->words[o->nwords++] = argv[at];
         pos = at + 1;
     }
@@ -129,18 +119,18 @@ static int plan_schema(const struct opts *o, struct tidbctl_call *call, char *er
         return 0;
     }
     if (o->nwords >= 2 && strcmp(w[1], "tid") == 0)
-        return fail(err, errlen, "schema tid: tisim's status port has no lookup by table id; "
+        return errorf(err, errlen, "schema tid: tisim's status port has no lookup by table id; "
                                  "use 'schema in DB -n TABLE'");
     if (o->nwords < 2 || strcmp(w[1], "in") != 0)
-        return fail(err, errlen, "usage: schema | schema in DB [-n TABLE]");
+        return errorf(err, errlen, "usage: schema | schema in DB [-n TABLE]");
     if (o->nwords != 3 || !*w[2])
-        return fail(err, errlen, "schema in: expect one argument as database name");
+        return errorf(err, errlen, "schema in: expect one argument as database name");
     if (o->name && !*o->name)
-        return fail(err, errlen, "schema in %s -n: the table name is empty", w[2]);
+        return errorf(err, errlen, "schema in %s -n: the table name is empty", w[2]);
     call->path[0] = '\0';
     if (append_name(call->path, sizeof call->path, "/schema/", w[2]) != 0 ||
         (o->name && append_name(call->path, sizeof call->path, "/", o->name) != 0))
-        return fail(err, errlen, "schema in: the names are too long");
+        return errorf(err, errlen, "schema in: the names are too long");
     return 0;
 }
 
@@ -154,15 +144,15 @@ static int plan_words(const struct opts *o, struct tidbctl_call *call, char *err
         return 0;
     } else if (strcmp(o->words[0], "info") == 0) {
         if (o->nwords != 1)
-            return fail(err, errlen, "usage: info (takes no arguments)");
+            return errorf(err, errlen, "usage: info (takes no arguments)");
         snprintf(call->path, sizeof call->path, "/info");
     } else if (strcmp(o->words[0], "schema") == 0) {
         return plan_schema(o, call, err, errlen);
     } else {
-        return fail(err, errlen, "unknown command '%s'", o->words[0]);
+        return errorf(err, errlen, "unknown command '%s'", o->words[0]);
     }
     if (o->name)
-        return fail(err, errlen, "-n/--name goes with 'schema in DB' only");
+        return errorf(err, errlen, "-n/--name goes with 'schema in DB' only");
     return 0;
 }
 
@@ -172,9 +162,9 @@ static int plan_words(const struct opts *o, struct tidbctl_call *call, char *err
 static int check_tls_flags(const struct opts *o, char *err, size_t errlen)
 {
     if (given(o->cert) != given(o->key))
-        return fail(err, errlen, "--ssl-cert and --ssl-key must be given together");
+        return errorf(err, errlen, "--ssl-cert and --ssl-key must be given together");
     if (given(o->cert) && !given(o->ca))
-        return fail(err, errlen, "--ssl-cert/--ssl-key need --ca to verify tidb-server's "
+        return errorf(err, errlen, "--ssl-cert/--ssl-key need --ca to verify tidb-server's "
                                  "certificate");
     return 0;
 }
@@ -185,12 +175,12 @@ static int url_from_flag(const char *text, bool tls, struct url *u, char *err, s
 {
     char why[400];
     if (url_parse(text, false, u, why, sizeof why) != 0)
-        return fail(err, errlen, "-u: %s", why);
+        return errorf(err, errlen, "-u: %s", why);
     if (u->path[0] && strcmp(u->path, "/") != 0)
-        return fail(err, errlen, "-u %s: give the status port's address only, without a path",
+        return errorf(err, errlen, "-u %s: give the status port's address only, without a path",
                     text);
     if (!tls && url_is_https(u))
-        return fail(err, errlen, "https URL needs --ca (and --ssl-cert/--ssl-key when "
+        return errorf(err, errlen, "https URL needs --ca (and --ssl-cert/--ssl-key when "
                                  "tidb-server's cluster-verify-cn is set)");
     return 0;
 }
@@ -205,7 +195,7 @@ static int url_from_host(const struct opts *o, struct url *u, char *err, size_t 
         errno = 0;
         port = strtol(o->port, &end, 10);
         if (!*o->port || *end || errno || port < 1 || port > 65535)
-            return fail(err, errlen, "--port '%s': give a port number from 1 to 65535",
+            return errorf(err, errlen, "--port '%s': give a port number from 1 to 65535",
                         o->port);
     }
     char text[400], why[400];
@@ -213,7 +203,7 @@ static int url_from_host(const struct opts *o, struct url *u, char *err, size_t 
     int w = snprintf(text, sizeof text, v6 ? "[%s]:%ld" : "%s:%ld", host, port);
     if (w < 0 || (size_t)w >= sizeof text || url_parse(text, false, u, why, sizeof why) != 0 ||
         u->path[0])
-        return fail(err, errlen, "--host '%.256s': give an IP address (or a host name)", host);
+        return errorf(err, errlen, "--host '%.256s': give an IP address (or a host name)", host);
     return 0;
 }
 
@@ -222,7 +212,7 @@ static int make_url(const struct opts *o, struct tidbctl_call *call, char *err, 
     bool tls = given(o->ca);
     struct url u;
     if (o->url && (o->host || o->port))
-        return fail(err, errlen, "give either -u URL or --host/--port, not both");
+        return errorf(err, errlen, "give either -u URL or --host/--port, not both");
     if (o->url ? url_from_flag(o->url, tls, &u, err, errlen)
                : url_from_host(o, &u, err, errlen))
         return -1;

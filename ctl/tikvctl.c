@@ -11,6 +11,7 @@
 #include "cipherfile.h"
 #include "rpccall.h"
 #include "flags.h"
+#include "log.h"
 #include "kv_meta.h"
 #include "tikv_import.h"
 #include "url.h"
@@ -67,17 +68,6 @@ void tikvctl_usage(FILE *out)
           out);
 }
 
-static int fail(char *err, size_t errlen, const char *fmt, ...)
-    __attribute__((format(printf, 3, 4)));
-static int fail(char *err, size_t errlen, const char *fmt, ...)
-{
-    va_list ap;
-    va_start(ap, fmt);
-    vsnprintf(err, errlen, fmt, ap);
-    va_end(ap);
-    return -1;
-}
-
 /* A decimal count: 0 and *out, 1 when not a number, 2 when above max (or overflowing). */
 static int parse_count(const char *s, size_t max, size_t *out)
 {
@@ -102,14 +92,14 @@ static int sub_flags(const struct flag *table, size_t n, int argc, char **argv, 
     char why[200];
     int pos = flags_parse(table, n, argc, argv, why, sizeof why);
     if (pos < 0)
-        return fail(err, errlen, "%s: %s", argv[0], why);
+        return errorf(err, errlen, "%s: %s", argv[0], why);
     return pos;
 }
 
 static int expect_args(int have, int want, const char *usage, char *err, size_t errlen)
 {
     if (have != want)
-        return fail(err, errlen, "usage: %s (%s)", usage,
+        return errorf(err, errlen, "usage: %s (%s)", usage,
                     have < want ? "missing argument" : "too many arguments");
     return 0;
 }
@@ -128,16 +118,16 @@ static int plan_random_hex(int argc, char **argv, struct tikvctl_call *call, boo
     if (expect_args(argc - pos, 0, "random-hex --len N", err, errlen) != 0)
         return -1;
     if (!len)
-        return fail(err, errlen, "random-hex needs --len N (N random bytes, 1 to %d)",
+        return errorf(err, errlen, "random-hex needs --len N (N random bytes, 1 to %d)",
                     TIKVCTL_MAX_HEX_LEN);
     int r = parse_count(len, TIKVCTL_MAX_HEX_LEN, &call->len);
     if (r == 2)
-        return fail(err, errlen,
+        return errorf(err, errlen,
                     "random-hex --len %s: at most %d bytes, the longest cipher-file token "
                     "TiKV accepts",
                     len, TIKVCTL_MAX_HEX_LEN);
     if (r != 0 || call->len == 0)
-        return fail(err, errlen, "random-hex --len '%s': give a number of bytes from 1 to %d",
+        return errorf(err, errlen, "random-hex --len '%s': give a number of bytes from 1 to %d",
                     len, TIKVCTL_MAX_HEX_LEN);
     return 0;
 }
@@ -157,9 +147,9 @@ static int plan_encryption_meta(const struct tikvctl *c, int argc, char **argv,
     if (expect_args(argc - pos, 0, "encryption-meta --data-dir DIR", err, errlen) != 0)
         return -1;
     if (!dir || !*dir)
-        return fail(err, errlen, "encryption-meta needs --data-dir DIR");
+        return errorf(err, errlen, "encryption-meta needs --data-dir DIR");
     if (c->host)
-        return fail(err, errlen,
+        return errorf(err, errlen,
                     "encryption-meta reads a data dir on this machine: give --data-dir, "
                     "not --host");
     call->data_dir = dir;
@@ -182,7 +172,7 @@ static int plan_key_command(int argc, char **argv, struct tikvctl_call *call, bo
     if (call->cmd == TIKVCTL_RAW_PUT)
         call->value = argv[pos + 1];
     if (!*call->key)
-        return fail(err, errlen, "%s: the key is empty (TiKV has no empty key)", argv[0]);
+        return errorf(err, errlen, "%s: the key is empty (TiKV has no empty key)", argv[0]);
     return 0;
 }
 
@@ -206,10 +196,10 @@ static int plan_raw_scan(int argc, char **argv, struct tikvctl_call *call, bool 
     call->limit = TIKVCTL_DEFAULT_SCAN_LIMIT;
     if (limit && (parse_count(limit, TIKVCTL_MAX_SCAN_LIMIT, &call->limit) != 0 ||
                   call->limit == 0))
-        return fail(err, errlen, "raw-scan --limit '%s': give a number of keys from 1 to %d",
+        return errorf(err, errlen, "raw-scan --limit '%s': give a number of keys from 1 to %d",
                     limit, TIKVCTL_MAX_SCAN_LIMIT);
     if (*to && strcmp(from, to) >= 0)
-        return fail(err, errlen, "raw-scan: --from '%s' is not below --to '%s'", from, to);
+        return errorf(err, errlen, "raw-scan: --from '%s' is not below --to '%s'", from, to);
     return 0;
 }
 
@@ -230,13 +220,13 @@ static int plan_bulk_write(const struct tikvctl *c, int argc, char **argv,
                     err, errlen) != 0)
         return -1;
     if (!input || !*input)
-        return fail(err, errlen, "bulk-write needs --input TEXT (one key<TAB>value a line)");
+        return errorf(err, errlen, "bulk-write needs --input TEXT (one key<TAB>value a line)");
     if (!output || !*output)
-        return fail(err, errlen, "bulk-write needs --output FILE (the bulk file to write)");
+        return errorf(err, errlen, "bulk-write needs --output FILE (the bulk file to write)");
     if (cipher && !*cipher)
-        return fail(err, errlen, "bulk-write --cipher-file: give the cluster's cipher-file");
+        return errorf(err, errlen, "bulk-write --cipher-file: give the cluster's cipher-file");
     if (c->host)
-        return fail(err, errlen, "bulk-write writes a file on this machine: give no --host "
+        return errorf(err, errlen, "bulk-write writes a file on this machine: give no --host "
                     "(send the file with 'tikv-ctl --host HOST:PORT import --file FILE')");
     call->input = input;
     call->output = output;
@@ -258,7 +248,7 @@ static int plan_import(int argc, char **argv, struct tikvctl_call *call, bool *h
     if (expect_args(argc - pos, 0, "import --file FILE", err, errlen) != 0)
         return -1;
     if (!file || !*file)
-        return fail(err, errlen, "import needs --file FILE (a bulk file: tikv-ctl bulk-write)");
+        return errorf(err, errlen, "import needs --file FILE (a bulk file: tikv-ctl bulk-write)");
     call->file = file;
     return 0;
 }
@@ -276,13 +266,13 @@ static int plan_status(int argc, char **argv, bool *help, char *err, size_t errl
 static int check_remote(const struct tikvctl *c, const char *cmd, char *err, size_t errlen)
 {
     if (!c->host || !*c->host)
-        return fail(err, errlen, "%s talks to a TiKV: give --host HOST:PORT", cmd);
+        return errorf(err, errlen, "%s talks to a TiKV: give --host HOST:PORT", cmd);
     struct url u;
     char why[400];
     if (url_parse(c->host, false, &u, why, sizeof why) != 0)
-        return fail(err, errlen, "--host: %s", why);
+        return errorf(err, errlen, "--host: %s", why);
     if (u.scheme[0] || u.path[0])
-        return fail(err, errlen, "--host %s: give host:port, without a scheme or a path",
+        return errorf(err, errlen, "--host %s: give host:port, without a scheme or a path",
                     c->host);
     const char *names[] = {"--ca-path", "--cert-path", "--key-path"};
     const char *values[] = {c->ca_path, c->cert_path, c->key_path};
@@ -291,7 +281,7 @@ static int check_remote(const struct tikvctl *c, const char *cmd, char *err, siz
         set += values[i] && *values[i];
     for (int i = 0; set > 0 && set < 3 && i < 3; i++)
         if (!values[i] || !*values[i])
-            return fail(err, errlen,
+            return errorf(err, errlen,
                         "%s is not set: --ca-path, --cert-path and --key-path go together "
                         "(all three for TLS, or none)",
                         names[i]);
@@ -337,7 +327,7 @@ static int plan_args(const struct tikvctl *c, int argc, char **argv, struct tikv
     case TIKVCTL_IMPORT:
         return plan_import(argc, argv, call, help, err, errlen);
     }
-    return fail(err, errlen, "unknown command '%s'", argv[0]);
+    return errorf(err, errlen, "unknown command '%s'", argv[0]);
 }
 
 int tikvctl_plan(const struct tikvctl *c, int argc, char **argv, struct tikvctl_call *call,
@@ -345,12 +335,12 @@ int tikvctl_plan(const struct tikvctl *c, int argc, char **argv, struct tikvctl_
 {
     memset(call, 0, sizeof *call);
     if (argc < 1)
-        return fail(err, errlen, "no command given");
+        return errorf(err, errlen, "no command given");
     size_t i = 0, n = sizeof commands / sizeof commands[0];
     while (i < n && strcmp(commands[i].name, argv[0]) != 0)
         i++;
     if (i == n)
-        return fail(err, errlen, "unknown command '%s'", argv[0]);
+        return errorf(err, errlen, "unknown command '%s'", argv[0]);
     call->cmd = commands[i].cmd;
     call->remote = call->cmd >= TIKVCTL_RAW_PUT;
     bool help = false;

@@ -1,6 +1,8 @@
 /* mysql_proto.c — the MySQL wire protocol on byte buffers (contract in mysql_proto.h). */
 #include "mysql_proto.h"
 
+#include "log.h"
+
 #include <stdarg.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -14,20 +16,6 @@
 #define HANDSHAKE_VERSION_MAX 250
 
 static const char *const empty = "";
-
-__attribute__((format(printf, 3, 4))) static int fail(char *err, size_t errlen,
-                                                      const char *fmt, ...)
-{
-    if (err && errlen > 0) {
-        va_list ap;
-        va_start(ap, fmt);
-        int n = vsnprintf(err, errlen, fmt, ap);
-        va_end(ap);
-        if (n < 0)
-            err[0] = '\0';
-    }
-    return -1;
-}
 
 /* ---- tables --------------------------------------------------------------------------- */
 
@@ -446,13 +434,13 @@ enum mysql_read_status mysql_packet_read(const uint8_t *in, size_t in_len, size_
         if (pieces == 0)
             first_seq = h[3];
         else if (h[3] != (uint8_t)(last_seq + 1)) {
-            fail(err, errlen, "packets out of order: sequence id %u after %u", h[3], last_seq);
+            errorf(err, errlen, "packets out of order: sequence id %u after %u", h[3], last_seq);
             return MYSQL_READ_ERROR;
         }
         last_seq = h[3];
         total += n;
         if (total > max_payload) {
-            fail(err, errlen, "packet of %zu bytes or more is over the %zu-byte limit", total,
+            errorf(err, errlen, "packet of %zu bytes or more is over the %zu-byte limit", total,
                  max_payload);
             return MYSQL_READ_ERROR;
         }
@@ -472,7 +460,7 @@ enum mysql_read_status mysql_packet_read(const uint8_t *in, size_t in_len, size_
         return MYSQL_READ_PACKET;
     }
     if (reassemble(in, pos, scratch) != 0) {
-        fail(err, errlen, "out of memory reassembling a %zu-byte packet", total);
+        errorf(err, errlen, "out of memory reassembling a %zu-byte packet", total);
         return MYSQL_READ_ERROR;
     }
     out->payload = scratch->data;
@@ -508,13 +496,13 @@ static int check_handshake(const struct mysql_handshake *hs, char *err, size_t e
 {
     uint32_t need = MYSQL_CLIENT_PROTOCOL_41 | MYSQL_CLIENT_SECURE_CONNECTION;
     if ((hs->caps & need) != need)
-        return fail(err, errlen, "handshake: caps 0x%08x lack PROTOCOL_41 or "
+        return errorf(err, errlen, "handshake: caps 0x%08x lack PROTOCOL_41 or "
                     "SECURE_CONNECTION", hs->caps);
     if (memchr(hs->scramble, 0, MYSQL_SCRAMBLE_LEN))
-        return fail(err, errlen, "handshake: the scramble has a 0 byte "
+        return errorf(err, errlen, "handshake: the scramble has a 0 byte "
                     "(make it with mysql_scramble_make)");
     if (strlen(hs->server_version) > HANDSHAKE_VERSION_MAX)
-        return fail(err, errlen, "handshake: server version over %d bytes",
+        return errorf(err, errlen, "handshake: server version over %d bytes",
                     HANDSHAKE_VERSION_MAX);
     return 0;
 }
@@ -528,7 +516,7 @@ int mysql_write_handshake(struct mysql_buf *b, uint8_t *seq, const struct mysql_
     bool plugin = (hs->caps & MYSQL_CLIENT_PLUGIN_AUTH) != 0;
     size_t start;
     if (mysql_packet_begin(b, &start) != 0)
-        return fail(err, errlen, "out of memory");
+        return errorf(err, errlen, "out of memory");
     int rc = mysql_put_u8(b, 10) | put_cstr_nul(b, hs->server_version) |
              mysql_put_u32(b, hs->conn_id) | mysql_buf_append(b, hs->scramble, 8) |
              mysql_put_u8(b, 0) | mysql_put_u16(b, (uint16_t)hs->caps) |
@@ -541,7 +529,7 @@ int mysql_write_handshake(struct mysql_buf *b, uint8_t *seq, const struct mysql_
         rc |= put_cstr_nul(b, hs->auth_plugin ? hs->auth_plugin : MYSQL_NATIVE_PLUGIN);
     if (rc != 0 || mysql_packet_end(b, start, seq) != 0) {
         b->len = start;
-        return fail(err, errlen, "out of memory");
+        return errorf(err, errlen, "out of memory");
     }
     return 0;
 }
@@ -574,23 +562,23 @@ int mysql_parse_handshake(const uint8_t *p, size_t n, struct mysql_handshake *ou
     mysql_rd_init(&r, p, n);
     memset(out, 0, sizeof *out);
     if (mysql_rd_u8(&r, &proto) != 0 || proto != 10)
-        return fail(err, errlen, "handshake: not protocol version 10");
+        return errorf(err, errlen, "handshake: not protocol version 10");
     if (mysql_rd_nul_str(&r, &out->server_version, &vlen) != 0)
-        return fail(err, errlen, "handshake: server version is not NUL-terminated");
+        return errorf(err, errlen, "handshake: server version is not NUL-terminated");
     if (parse_handshake_fixed(&r, out, &data_len) != 0)
-        return fail(err, errlen, "handshake: truncated after the server version");
+        return errorf(err, errlen, "handshake: truncated after the server version");
     if (!(out->caps & MYSQL_CLIENT_SECURE_CONNECTION) ||
         (data_len != 0 && data_len != MYSQL_SCRAMBLE_LEN + 1))
-        return fail(err, errlen, "handshake: auth data of %u bytes is not a 20-byte scramble",
+        return errorf(err, errlen, "handshake: auth data of %u bytes is not a 20-byte scramble",
                     data_len);
     if (mysql_rd_bytes(&r, MYSQL_SCRAMBLE_LEN - 8 + 1, &part2) != 0 ||
         part2[MYSQL_SCRAMBLE_LEN - 8] != 0)
-        return fail(err, errlen, "handshake: truncated scramble");
+        return errorf(err, errlen, "handshake: truncated scramble");
     memcpy(out->scramble + 8, part2, MYSQL_SCRAMBLE_LEN - 8);
     out->auth_plugin = empty;
     if ((out->caps & MYSQL_CLIENT_PLUGIN_AUTH) &&
         mysql_rd_nul_str(&r, &out->auth_plugin, &vlen) != 0)
-        return fail(err, errlen, "handshake: auth plugin name is not NUL-terminated");
+        return errorf(err, errlen, "handshake: auth plugin name is not NUL-terminated");
     return 0;
 }
 
@@ -602,15 +590,15 @@ static int skip_attrs(struct mysql_rd *r, size_t *attrs_len, char *err, size_t e
     const uint8_t *blob, *s;
     size_t n;
     if (mysql_rd_lenenc_int(r, &total) != 0)
-        return fail(err, errlen, "handshake response: bad connect attributes length");
+        return errorf(err, errlen, "handshake response: bad connect attributes length");
     if (total > mysql_rd_left(r) || mysql_rd_bytes(r, (size_t)total, &blob) != 0)
-        return fail(err, errlen, "handshake response: connect attributes of %llu bytes run "
+        return errorf(err, errlen, "handshake response: connect attributes of %llu bytes run "
                     "past the packet", (unsigned long long)total);
     struct mysql_rd a;
     mysql_rd_init(&a, blob, (size_t)total);
     while (mysql_rd_left(&a) > 0)
         if (mysql_rd_lenenc_str(&a, &s, &n) != 0 || mysql_rd_lenenc_str(&a, &s, &n) != 0)
-            return fail(err, errlen, "handshake response: malformed connect attribute");
+            return errorf(err, errlen, "handshake response: malformed connect attribute");
     *attrs_len = (size_t)total;
     return 0;
 }
@@ -634,29 +622,29 @@ static int read_auth(struct mysql_rd *r, struct mysql_client_hello *h, char *err
             return 0;
         }
     }
-    return fail(err, errlen, "handshake response: auth response runs past the packet");
+    return errorf(err, errlen, "handshake response: auth response runs past the packet");
 }
 
 static int read_names(struct mysql_rd *r, struct mysql_client_hello *h, char *err,
                       size_t errlen)
 {
     if (mysql_rd_nul_str(r, &h->user, &h->user_len) != 0)
-        return fail(err, errlen, "handshake response: user name is not NUL-terminated");
+        return errorf(err, errlen, "handshake response: user name is not NUL-terminated");
     if (h->user_len > MYSQL_USER_MAX)
-        return fail(err, errlen, "handshake response: user name of %zu bytes is over %d",
+        return errorf(err, errlen, "handshake response: user name of %zu bytes is over %d",
                     h->user_len, MYSQL_USER_MAX);
     if (read_auth(r, h, err, errlen) != 0)
         return -1;
     if (h->has_db && mysql_rd_nul_str(r, &h->db, &h->db_len) != 0)
-        return fail(err, errlen, "handshake response: database name is not NUL-terminated");
+        return errorf(err, errlen, "handshake response: database name is not NUL-terminated");
     if (h->db_len > MYSQL_DB_MAX)
-        return fail(err, errlen, "handshake response: database name of %zu bytes is over %d",
+        return errorf(err, errlen, "handshake response: database name of %zu bytes is over %d",
                     h->db_len, MYSQL_DB_MAX);
     if ((h->caps & MYSQL_CLIENT_PLUGIN_AUTH) && mysql_rd_left(r) > 0 &&
         mysql_rd_nul_str(r, &h->plugin, &h->plugin_len) != 0)
-        return fail(err, errlen, "handshake response: auth plugin name is not NUL-terminated");
+        return errorf(err, errlen, "handshake response: auth plugin name is not NUL-terminated");
     if (h->plugin_len > MYSQL_PLUGIN_MAX)
-        return fail(err, errlen, "handshake response: auth plugin name of %zu bytes is over "
+        return errorf(err, errlen, "handshake response: auth plugin name of %zu bytes is over "
                     "%d", h->plugin_len, MYSQL_PLUGIN_MAX);
     return 0;
 }
@@ -670,17 +658,17 @@ int mysql_parse_client_hello(const uint8_t *p, size_t n, struct mysql_client_hel
     out->user = out->db = out->plugin = empty;
     mysql_rd_init(&r, p, n);
     if (n < HELLO_FIXED_LEN)
-        return fail(err, errlen, "handshake response of %zu bytes is shorter than %d", n,
+        return errorf(err, errlen, "handshake response of %zu bytes is shorter than %d", n,
                     HELLO_FIXED_LEN);
     if (mysql_rd_u32(&r, &out->caps) || mysql_rd_u32(&r, &out->max_packet) ||
         mysql_rd_u8(&r, &out->charset) || mysql_rd_bytes(&r, 23, &filler))
-        return fail(err, errlen, "handshake response: truncated");
+        return errorf(err, errlen, "handshake response: truncated");
     if (!(out->caps & MYSQL_CLIENT_PROTOCOL_41))
-        return fail(err, errlen, "handshake response without CLIENT_PROTOCOL_41 (pre-4.1 "
+        return errorf(err, errlen, "handshake response without CLIENT_PROTOCOL_41 (pre-4.1 "
                     "clients are not supported)");
     if (n == MYSQL_SSL_REQUEST_LEN) {
         if (!(out->caps & MYSQL_CLIENT_SSL))
-            return fail(err, errlen, "32-byte handshake response without CLIENT_SSL is "
+            return errorf(err, errlen, "32-byte handshake response without CLIENT_SSL is "
                         "neither an SSLRequest nor a HandshakeResponse41");
         out->ssl_request = true;
         return 0;
