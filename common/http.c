@@ -484,3 +484,26 @@ void http_client_free(struct http_client *c)
     free(c->header_value);
     free(c);
 }
+
+void http_metrics_help(struct evbuffer *b, const char *name, const char *type, const char *help)
+{
+    evbuffer_add_printf(b, "# HELP %s %s\n# TYPE %s %s\n", name, help, name, type);
+}
+
+void http_metrics_tls(struct evbuffer *b, const char *name, struct tls_ctx *ctx)
+{
+    struct tls_stats st;
+    tls_ctx_stats(ctx, &st);
+    evbuffer_add_printf(b,
+                        "tisim_tls_handshakes_total{port=\"%s\",result=\"full\"} %llu\n"
+                        "tisim_tls_handshakes_total{port=\"%s\",result=\"resumed\"} %llu\n"
+                        "tisim_tls_handshakes_total{port=\"%s\",result=\"failed\"} %llu\n",
+                        name, st.full, name, st.resumed, name, st.failed);
+}
+
+void http_reply_metrics(struct evhttp_request *req, struct evbuffer *b)
+{
+    evhttp_add_header(evhttp_request_get_output_headers(req), "Content-Type",
+                      "text/plain; version=0.0.4; charset=utf-8");
+    evhttp_send_reply(req, 200, NULL, b);
+}

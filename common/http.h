@@ -60,6 +60,13 @@ char *http_query_param(struct evhttp_request *req, const char *name);
  * request callback evhttp has already detached req from its connection: use
  * http_connection_peer(evcon) there; after a failure ->error keeps the reason until the
  * connection reconnects. */
+/* Prometheus text (version 0.0.4) for the status ports' /metrics. */
+void http_metrics_help(struct evbuffer *b, const char *name, const char *type, const char *help);
+/* tisim_tls_handshakes_total{port="name",result="full|resumed|failed"} of ctx. */
+void http_metrics_tls(struct evbuffer *b, const char *name, struct tls_ctx *ctx);
+/* Sends b as a 200 Prometheus text answer (b stays the caller's). */
+void http_reply_metrics(struct evhttp_request *req, struct evbuffer *b);
+
 const struct tls_peer *http_peer(struct evhttp_request *req);
 const struct tls_peer *http_connection_peer(struct evhttp_connection *evcon);
 

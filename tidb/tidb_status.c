@@ -140,11 +140,6 @@ static void handle_info(struct evhttp_request *req, const char *rest, void *arg)
 /* ------------------------------------------------------------------------------------------ */
 /* /metrics                                                                                    */
 
-static void add_help(struct evbuffer *b, const char *name, const char *type, const char *help)
-{
-    evbuffer_add_printf(b, "# HELP %s %s\n# TYPE %s %s\n", name, help, name, type);
-}
-
 static void add_query_lines(struct evbuffer *b, const struct query_counter *q)
 {
     if (q->ok)
@@ -157,7 +152,7 @@ static void add_query_lines(struct evbuffer *b, const struct query_counter *q)
 
 static void add_queries(struct tidb_status *s, struct evbuffer *b)
 {
-    add_help(b, "tidb_server_query_total", "counter", "Counter of queries.");
+    http_metrics_help(b, "tidb_server_query_total", "counter", "Counter of queries.");
     pthread_mutex_lock(&s->mu);
     for (size_t i = 0; i < s->n_queries; i++)
         add_query_lines(b, &s->queries[i]);
@@ -167,17 +162,9 @@ static void add_queries(struct tidb_status *s, struct evbuffer *b)
 
 static void add_handshakes(const struct tidb_status *s, struct evbuffer *b)
 {
-    add_help(b, "tisim_tls_handshakes_total", "counter", "TLS handshakes by port and result.");
-    for (size_t i = 0; i < s->n_tls; i++) {
-        struct tls_stats st;
-        tls_ctx_stats(s->tls[i].ctx, &st);
-        const char *name = s->tls[i].name;
-        evbuffer_add_printf(b,
-                            "tisim_tls_handshakes_total{port=\"%s\",result=\"full\"} %llu\n"
-                            "tisim_tls_handshakes_total{port=\"%s\",result=\"resumed\"} %llu\n"
-                            "tisim_tls_handshakes_total{port=\"%s\",result=\"failed\"} %llu\n",
-                            name, st.full, name, st.resumed, name, st.failed);
-    }
+    http_metrics_help(b, "tisim_tls_handshakes_total", "counter", "TLS handshakes by port and result.");
+    for (size_t i = 0; i < s->n_tls; i++)
+        http_metrics_tls(b, s->tls[i].name, s->tls[i].ctx);
 }
 
 static void handle_metrics(struct evhttp_request *req, const char *rest, void *arg)
@@ -191,13 +178,11 @@ static void handle_metrics(struct evhttp_request *req, const char *rest, void *a
         http_reply_error(req, 500, "out of memory");
         return;
     }
-    add_help(b, "tidb_server_connections", "gauge", "Number of connections.");
+    http_metrics_help(b, "tidb_server_connections", "gauge", "Number of connections.");
     evbuffer_add_printf(b, "tidb_server_connections %lu\n", connections(s));
     add_queries(s, b);
     add_handshakes(s, b);
-    evhttp_add_header(evhttp_request_get_output_headers(req), "Content-Type",
-                      "text/plain; version=0.0.4; charset=utf-8");
-    evhttp_send_reply(req, 200, NULL, b);
+    http_reply_metrics(req, b);
     evbuffer_free(b);
 }
 

@@ -77,11 +77,6 @@ static void handle_status(struct evhttp_request *req, const char *rest, void *ar
     http_reply_json(req, 200, body);
 }
 
-static void add_metric_help(struct evbuffer *b, const char *name, const char *help)
-{
-    evbuffer_add_printf(b, "# HELP %s %s\n# TYPE %s counter\n", name, help, name);
-}
-
 static void handle_metrics(struct evhttp_request *req, const char *rest, void *arg)
 {
     (void)rest;
@@ -93,26 +88,17 @@ static void handle_metrics(struct evhttp_request *req, const char *rest, void *a
         http_reply_error(req, 500, "out of memory");
         return;
     }
-    add_metric_help(b, "tikv_kv_requests_total", "KV requests served, by kind.");
+    http_metrics_help(b, "tikv_kv_requests_total", "counter", "KV requests served, by kind.");
     for (size_t i = 0; i < s->n_counters; i++)
         evbuffer_add_printf(b, "tikv_kv_requests_total{kind=\"%s\"} %llu\n",
                             s->counters[i].kind, s->counters[i].n);
     if (s->other)
         evbuffer_add_printf(b, "tikv_kv_requests_total{kind=\"other\"} %llu\n", s->other);
-    add_metric_help(b, "tisim_tls_handshakes_total", "TLS handshakes by port and result.");
-    for (size_t i = 0; i < s->n_tls; i++) {
-        struct tls_stats st;
-        tls_ctx_stats(s->tls[i].ctx, &st);
-        const char *name = s->tls[i].name;
-        evbuffer_add_printf(b,
-                            "tisim_tls_handshakes_total{port=\"%s\",result=\"full\"} %llu\n"
-                            "tisim_tls_handshakes_total{port=\"%s\",result=\"resumed\"} %llu\n"
-                            "tisim_tls_handshakes_total{port=\"%s\",result=\"failed\"} %llu\n",
-                            name, st.full, name, st.resumed, name, st.failed);
-    }
-    evhttp_add_header(evhttp_request_get_output_headers(req), "Content-Type",
-                      "text/plain; version=0.0.4; charset=utf-8");
-    evhttp_send_reply(req, 200, NULL, b);
+    http_metrics_help(b, "tisim_tls_handshakes_total", "counter",
+                      "TLS handshakes by port and result.");
+    for (size_t i = 0; i < s->n_tls; i++)
+        http_metrics_tls(b, s->tls[i].name, s->tls[i].ctx);
+    http_reply_metrics(req, b);
     evbuffer_free(b);
 }
 
