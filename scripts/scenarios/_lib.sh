@@ -76,18 +76,27 @@ condensed() {
 
 # --- running things
 
+# shown CMD...: the command line as a shell would take it back (arguments quoted when needed).
+shown() {
+    local a out=""
+    for a in "$@"; do
+        if [[ $a =~ ^[][A-Za-z0-9_@%+=:,./{}\"-]+$ ]]; then out+=" $a"; else out+=" '${a//\'/\'\\\'\'}'"; fi
+    done
+    short "${out# }"
+}
+
 # run CMD...: prints the command line, runs it (external commands under a 20 s timeout, so a
 # daemon that was expected to refuse to start cannot hang the scenario), shows the output.
 # Sets RC; the output stays in $W/last.out.
 run() {
-    echo "\$ $(short "$*")"
+    echo "\$ $(shown "$@")"
     RC=0
     if [ "$(type -t "$1")" = function ]; then
         "$@" >"$W/last.out" 2>&1 || RC=$?
     else
         timeout -k 2 "${SCN_CMD_TIMEOUT:-20}" "$@" >"$W/last.out" 2>&1 || RC=$?
     fi
-    trimmed "$W/last.out" "${SCN_LINES:-8}"
+    trimmed "$W/last.out" "${SCN_LINES:-6}"
     [ "$RC" -ne 0 ] && echo "   (exit status $RC)"
     return 0
 }
@@ -157,6 +166,9 @@ verdict() {
     finish
 }
 
+# swap SRC DST: replaces DST by a copy of SRC with a rename (as a rotation should).
+swap() { cp "$1" "$2.new" && mv -f "$2.new" "$2"; }
+
 # --- the cluster
 
 certs() {
@@ -210,6 +222,12 @@ tidb_up() {
     [ -n "${MY[$1]:-}" ] || { MY[$1]=$(free_port); TS[$1]=$(free_port); }
     start_tidb "$1" "$PD_C" "${MY[$1]}" "${TS[$1]}" "$2" || { fail "tidb-server $1 starts"; verdict; }
     DPID[$1]=$LAST_PID
+}
+
+# use_cert CONFIG CERT_PREFIX: the daemon config's own certificate becomes CERTS/<prefix>.pem.
+use_cert() {
+    sed -i -E -e "s#^(cert-path|cluster-ssl-cert) = .*#\1 = \"$CERTS/$2.pem\"#" \
+        -e "s#^(key-path|cluster-ssl-key) = .*#\1 = \"$CERTS/$2-key.pem\"#" "$1"
 }
 
 # tikvctl NAME CERT_PREFIX: TIKVCTL=(tikv-ctl --host=... with CERTS/<prefix>.pem).
