@@ -18,6 +18,13 @@
 #define COMMAND_HDR 9 /* u8 version | u64 index (little-endian, as the engine's records) */
 #define CHANGE_RETRY_MS 2000
 #define MAX_REFUSED 4
+/* Snapshots: raft takes one every SNAPSHOT_ENTRIES applied entries, or sooner once the
+ * commands applied since the last one reach SNAPSHOT_BYTES (a command carries every write of
+ * a loop turn, so entries alone do not bound the log); SNAPSHOT_TRAILING entries stay in the
+ * log behind a snapshot, so a follower a little behind still catches up by log. */
+#define SNAPSHOT_ENTRIES 4096
+#define SNAPSHOT_BYTES (64u << 20)
+#define SNAPSHOT_TRAILING 512
 
 struct waiter {
     struct waiter *next;
@@ -49,6 +56,7 @@ struct replica {
     struct tls_ctx *client_tls;
     unsigned election_ms, heartbeat_ms;
     struct rseal *seal;
+    struct rseal *snap_seal; /* its own instance: rio's worker seals snapshot files with it */
     struct rstore *store; /* until rio takes it */
     struct rio *rio;
     struct raft raft;
@@ -89,6 +97,7 @@ struct replica {
     raft_id logged_leader;
     struct refused_caller refused[MAX_REFUSED];
     size_t n_refused;
+    uint64_t applied_bytes; /* command bytes applied since the last snapshot */
 };
 
 /* ---- the state machine ----------------------------------------------------------------- */
@@ -106,6 +115,9 @@ static int fsm_apply(struct raft_fsm *fsm, const struct raft_buffer *buf, void *
         return 0;
     }
     uint64_t index = bytes_get_le64(p + 1);
+    r->applied_bytes += buf->len;
+    if (r->applied_bytes >= SNAPSHOT_BYTES) /* raft checks the threshold after this apply */
+        raft_set_snapshot_threshold(&r->raft, 1);
     if (index <= kv_engine_applied_index(r->engine))
         return 0; /* applied before a restart */
     if (kv_engine_apply(r->engine, index, p + COMMAND_HDR, buf->len - COMMAND_HDR, err,
@@ -115,20 +127,66 @@ static int fsm_apply(struct raft_fsm *fsm, const struct raft_buffer *buf, void *
     return 0;
 }
 
-/* Snapshots are not built (docs/replication.md): the threshold keeps raft from asking. */
+/* The engine's whole key space, labelled with the applied index (raft frees the buffers). */
 static int fsm_snapshot(struct raft_fsm *fsm, struct raft_buffer *bufs[], unsigned *n)
 {
-    (void)fsm;
-    (void)bufs;
-    (void)n;
-    return RAFT_NOTFOUND;
+    struct replica *r = fsm->data;
+    char err[256];
+    r->applied_bytes = 0;
+    raft_set_snapshot_threshold(&r->raft, SNAPSHOT_ENTRIES);
+    size_t len = kv_engine_snapshot_size(r->engine);
+    struct raft_buffer *b = raft_malloc(sizeof *b);
+    uint8_t *data = raft_malloc(len);
+    if (!b || !data) {
+        raft_free(b);
+        raft_free(data);
+        log_warnx("region %d: no memory for a snapshot of %zu bytes; trying again later",
+                  REPLICA_REGION_ID, len);
+        return RAFT_NOMEM;
+    }
+    if (kv_engine_snapshot_write(r->engine, raft_last_applied(&r->raft), data, len, err,
+                                 sizeof err) != 0) {
+        raft_free(b);
+        raft_free(data);
+        log_warnx("region %d: cannot take a snapshot: %s", REPLICA_REGION_ID, err);
+        return RAFT_IOERR;
+    }
+    *b = (struct raft_buffer){data, len};
+    *bufs = b;
+    *n = 1;
+    return 0;
 }
 
+/* Replaces the engine's contents with a snapshot's: at start-up (raft's load) when the engine
+ * is behind the snapshot, or when the leader installs one because this store's log is too far
+ * behind. The engine restores durably or not at all; a failure is fatal, as for apply: Raft's
+ * log already starts after the snapshot. Owns buf->base on success. */
 static int fsm_restore(struct raft_fsm *fsm, struct raft_buffer *buf)
 {
-    (void)fsm;
-    (void)buf;
-    return RAFT_NOTFOUND;
+    struct replica *r = fsm->data;
+    char err[256];
+    uint64_t before = kv_engine_applied_index(r->engine);
+    int rc = kv_engine_restore(r->engine, buf->base, buf->len, err, sizeof err);
+    if (rc < 0)
+        fatalx("region %d: cannot restore the engine from a snapshot: %s", REPLICA_REGION_ID,
+               err);
+    raft_free(buf->base);
+    struct kv_engine_stats st;
+    kv_engine_stats(r->engine, &st);
+    if (rc == 0 && r->started)
+        log_info("region %d: caught up by snapshot: the engine now holds the leader's snapshot "
+                 "at applied index %llu (%llu keys; it was at %llu)", REPLICA_REGION_ID,
+                 (unsigned long long)kv_engine_applied_index(r->engine),
+                 (unsigned long long)st.keys, (unsigned long long)before);
+    else if (rc == 0)
+        log_info("region %d: engine restored from the Raft snapshot at applied index %llu "
+                 "(%llu keys; it was at %llu)", REPLICA_REGION_ID,
+                 (unsigned long long)kv_engine_applied_index(r->engine),
+                 (unsigned long long)st.keys, (unsigned long long)before);
+    else
+        log_info("region %d: the engine (applied index %llu) already holds the Raft snapshot",
+                 REPLICA_REGION_ID, (unsigned long long)before);
+    return 0;
 }
 
 /* ---- who leads ----------------------------------------------------------------------- */
@@ -566,7 +624,8 @@ static void start_raft(struct replica *r)
     raft_set_election_timeout(&r->raft, r->election_ms);
     raft_set_heartbeat_timeout(&r->raft, r->heartbeat_ms);
     raft_set_pre_vote(&r->raft, true);
-    raft_set_snapshot_threshold(&r->raft, UINT_MAX); /* no snapshots yet */
+    raft_set_snapshot_threshold(&r->raft, SNAPSHOT_ENTRIES);
+    raft_set_snapshot_trailing(&r->raft, SNAPSHOT_TRAILING);
     bool first = r->region.peers[0].store_id == r->store_id;
     if (first && (rv = bootstrap(r)) != 0)
         fatalx("region %d: cannot bootstrap: %s", REPLICA_REGION_ID, raft_strerror(rv));
@@ -704,15 +763,19 @@ static int open_store(struct replica *r, const char *data_dir, const struct ciph
         snprintf(err, errlen, "data dir path too long");
         return -1;
     }
-    struct rstore_sealer sealer;
+    struct rstore_sealer sealer, snap_sealer;
     if (keys) {
-        if (!(r->seal = rseal_new(keys, err, errlen)))
+        if (!(r->seal = rseal_new(keys, err, errlen)) ||
+            !(r->snap_seal = rseal_new(keys, err, errlen)))
             return -1;
         sealer = rseal_sealer(r->seal);
+        snap_sealer = rseal_sealer(r->snap_seal);
     }
     r->store = rstore_open(dir, keys ? &sealer : NULL, err, errlen);
     if (!r->store)
         return -1;
+    if (keys)
+        rstore_set_snapshot_sealer(r->store, &snap_sealer);
     if (*rstore_note(r->store))
         log_warnx("Raft log %s: %s", dir, rstore_note(r->store));
     return 0;
@@ -771,6 +834,7 @@ void replica_close(struct replica *r)
     wake_waiters(r, RPC_INTERNAL, "the store is stopping");
     rstore_close(r->store);
     rseal_free(r->seal);
+    rseal_free(r->snap_seal);
     event_free(r->watch);
     event_free(r->flush);
     free(r->batch);
