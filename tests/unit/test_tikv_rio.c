@@ -1032,6 +1032,113 @@ static void test_snapshots_install_compact_and_restart(void **state)
     cluster_down(&c);
 }
 
+struct answer_wait {
+    bool done;
+    int status;
+};
+
+static void on_raw_answer(const struct rpc_frame *resp, const char *err, void *arg)
+{
+    struct answer_wait *w = arg;
+    (void)err;
+    w->done = true;
+    w->status = resp ? (int)resp->status : -1;
+}
+
+static bool answered(void *arg)
+{
+    return ((struct answer_wait *)arg)->done;
+}
+
+/* The status a store answers to an encoded raft_message (buf, freed here). */
+static int call_node(struct cluster *c, struct node *n, uint8_t *buf, size_t len)
+{
+    char err[256];
+    const char *colon = strrchr(n->addr, ':');
+    struct rpc_client *cl = rpc_client_new(c->base, "127.0.0.1", atoi(colon + 1), c->cli_tls,
+                                           5000);
+    struct rpc_buf arg = {buf, len};
+    struct answer_wait w = {false, 0};
+    assert_int_equal(rpc_client_call(cl, RIO_METHOD, &arg, 1, 5000, on_raw_answer, &w, err,
+                                     sizeof err), 0);
+    run_until(c->base, answered, &w);
+    rpc_client_free(cl);
+    free(buf);
+    return w.status;
+}
+
+static struct rio_env env_to(const struct node *n)
+{
+    struct rio_env env = {.region_id = 1, .from_id = 9, .to_id = n->id};
+    snprintf(env.from_addr, sizeof env.from_addr, "127.0.0.1:9");
+    return env;
+}
+
+/* A chunk of transfer xfer, as store 9 would send it. */
+static int send_chunk(struct cluster *c, struct node *n, uint64_t xfer, uint64_t off,
+                      uint64_t total, size_t len)
+{
+    struct rio_env env = env_to(n);
+    static const uint8_t data[256];
+    struct rio_chunk ch = {.xfer = xfer, .off = off, .total = total, .data = data, .len = len};
+    uint8_t *buf;
+    size_t blen;
+    char err[256];
+    assert_int_equal(rio_chunk_encode(&env, &ch, &buf, &blen, err, sizeof err), 0);
+    return call_node(c, n, buf, blen);
+}
+
+static int send_chunk_to(struct cluster *c, struct node *n)
+{
+    return send_chunk(c, n, 1, 0, 128, 64);
+}
+
+/* DONE of transfer xfer, for a snapshot of total bytes at index 500 of term 900. */
+static int send_done(struct cluster *c, struct node *n, uint64_t xfer, uint64_t total)
+{
+    struct rio_env env = env_to(n);
+    struct raft_message m = {.type = RAFT_IO_INSTALL_SNAPSHOT};
+    m.install_snapshot = (struct raft_install_snapshot){.term = 900, .last_index = 500,
+                                                         .last_term = 900, .conf_index = 1};
+    raft_configuration_init(&m.install_snapshot.conf);
+    m.install_snapshot.data.len = total;
+    uint8_t *buf;
+    size_t len;
+    char err[256];
+    assert_int_equal(rio_done_encode(&env, &m, xfer, &buf, &len, err, sizeof err), 0);
+    raft_configuration_close(&m.install_snapshot.conf);
+    return call_node(c, n, buf, len);
+}
+
+/* The receiver's rules for chunked snapshots, each beside the good case: chunks in order
+ * only; a newer transfer replaces an older one, whose chunks are then refused; DONE only
+ * when every byte came; a snapshot over the size limit refused at its first chunk. */
+static void test_receiver_refuses_bad_transfers(void **state)
+{
+    (void)state;
+    struct cluster c;
+    cluster_up(&c);
+    struct node *n = &c.nodes[0];
+    start_node(&c, n, BOOT_YES);
+    assert_int_equal(send_chunk(&c, n, 1, 0, 200, 100), RPC_OK);
+    assert_int_equal(send_chunk(&c, n, 1, 150, 200, 50), RPC_BAD_REQUEST); /* a gap */
+    assert_int_equal(send_chunk(&c, n, 1, 100, 200, 100), RPC_BAD_REQUEST); /* dropped */
+    assert_int_equal(send_chunk(&c, n, 2, 0, 200, 100), RPC_OK);
+    assert_int_equal(send_done(&c, n, 2, 200), RPC_BAD_REQUEST); /* 100 of 200 bytes */
+    assert_int_equal(send_chunk(&c, n, 3, 0, 200, 100), RPC_OK);
+    assert_int_equal(send_chunk(&c, n, 4, 0, 200, 100), RPC_OK); /* replaces 3 */
+    assert_int_equal(send_chunk(&c, n, 3, 100, 200, 100), RPC_BAD_REQUEST);
+    assert_int_equal(send_chunk(&c, n, 4, 100, 200, 100), RPC_OK); /* 4 goes on */
+    struct rio_stats st;
+    rio_get_stats(n->rio, &st);
+    assert_int_equal(st.snapshots_received, 0);
+    assert_int_equal(send_done(&c, n, 4, 200), RPC_OK); /* whole: handed to raft */
+    rio_get_stats(n->rio, &st);
+    assert_int_equal(st.snapshots_received, 1);
+    assert_int_equal(send_chunk(&c, n, 5, 0, RIO_SNAPSHOT_MAX + 1, 10), RPC_TOO_LARGE);
+    cluster_down(&c);
+}
+
 static void test_verbatim_allow_list_refuses_peers(void **state)
 {
     (void)state;
@@ -1066,6 +1173,9 @@ static void test_verbatim_allow_list_refuses_peers(void **state)
     }
     assert_true(saw_refused);
     assert_true(saw_up);
+    /* a snapshot chunk travels on the same method: refused alike, taken by a listing store */
+    assert_int_equal(send_chunk_to(&c, strict), RPC_UNAUTHENTICATED);
+    assert_int_equal(send_chunk_to(&c, leader), RPC_OK);
     cluster_down(&c);
     log_open("test", NULL, LOG_ERROR);
 
@@ -1259,6 +1369,7 @@ int main(void)
         cmocka_unit_test(test_peer_check),
         cmocka_unit_test(test_three_stores_replicate_fail_over_and_catch_up),
         cmocka_unit_test(test_snapshots_install_compact_and_restart),
+        cmocka_unit_test(test_receiver_refuses_bad_transfers),
         cmocka_unit_test(test_verbatim_allow_list_refuses_peers),
         cmocka_unit_test(test_worker_group_commit_and_order),
     };
