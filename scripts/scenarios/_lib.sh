@@ -10,6 +10,8 @@
 #   run     CMD...                                    shows and runs CMD (output trimmed)
 #   expect_refused WHAT REGEX CMD...                  CMD fails, output matches REGEX
 #   expect_served  WHAT REGEX CMD...                  CMD succeeds (output matches REGEX if given)
+#   expect_output  WHAT REGEX                        the last run's output also matches REGEX
+#   expect_output_lacks WHAT STRING                  ... and does not contain STRING
 #   expect_log     WHAT NAME REGEX                    $W/NAME.log or .out has a matching line
 #   wait_log       SECONDS NAME REGEX                 waits until it has one
 #   explain "why..." "fix..."                         2-3 lines
@@ -20,7 +22,9 @@
 #   mysql_certs     the MySQL-client set ($MYCERTS)
 #   pd_up [ALLOWED_CN_TOML]                 PD_C, PD_URL; PDCTL=(pd-ctl -u URL --cacert CA)
 #   tikv_up NAME CONFIG / tikv_down NAME   KV[NAME], ST[NAME] (ports kept across restarts)
+#   tikv_cmd NAME CONFIG                    TIKV_CMD=(tikv-server ...) to run in the foreground
 #   tidb_up NAME CONFIG                     MY[NAME], TS[NAME]
+#   tikvctl NAME CERT_PREFIX                TIKVCTL=(tikv-ctl --host=... with that cert)
 
 # shellcheck shell=bash disable=SC2034
 # (SC2034: the arrays and ports set here are used by the scenarios that source this file.)
@@ -51,17 +55,18 @@ title() {
 step() { printf '\n%s-- %s%s\n' "$BOLD" "$*" "$OFF"; }
 note() { echo "   $*"; }
 
-# trimmed FILE [MAX_LINES]: FILE's lines, each cut to 240 characters, at most MAX_LINES (8).
+# trimmed FILE [MAX_LINES]: FILE's lines (condensed), each cut to 240 characters, at most
+# MAX_LINES (8).
 trimmed() {
     local n total max=${2:-8}
-    total=$(wc -l <"$1")
+    total=$(grep -c '' "$1")
     n=0
-    while IFS= read -r line && [ "$n" -lt "$max" ]; do
+    while { IFS= read -r line || [ -n "$line" ]; } && [ "$n" -lt "$max" ]; do
         line=$(short "$line")
         [ "${#line}" -gt 240 ] && line="${line:0:237}..."
         echo "   | $line"
         n=$((n + 1))
-    done <"$1"
+    done < <(condensed <"$1")
     [ "$total" -gt "$max" ] && echo "   | ... ($((total - max)) more lines)"
     return 0
 }
@@ -129,6 +134,16 @@ expect_served() {
     else
         pass "$what"
     fi
+}
+
+# expect_output WHAT REGEX: the output of the last `run` also matches REGEX.
+expect_output() {
+    if matches "$2"; then pass "$1"; else fail "$1 (output does not match /$2/)"; fi
+}
+
+# expect_output_lacks WHAT STRING: the output of the last `run` does not contain STRING.
+expect_output_lacks() {
+    if grep -qF -- "$2" "$W/last.out"; then fail "$1 (it does)"; else pass "$1"; fi
 }
 
 # log_has NAME REGEX: a line of $W/NAME.log (or NAME.out, the daemon's stderr) matches.
@@ -229,6 +244,9 @@ use_cert() {
     sed -i -E -e "s#^(cert-path|cluster-ssl-cert) = .*#\1 = \"$CERTS/$2.pem\"#" \
         -e "s#^(key-path|cluster-ssl-key) = .*#\1 = \"$CERTS/$2-key.pem\"#" "$1"
 }
+
+# dir_sum DIR: one checksum over every file's path and bytes (to show a dir left untouched).
+dir_sum() { (cd "$1" && find . -type f | LC_ALL=C sort | xargs md5sum | md5sum | cut -c1-32); }
 
 # tikvctl NAME CERT_PREFIX: TIKVCTL=(tikv-ctl --host=... with CERTS/<prefix>.pem).
 tikvctl() {

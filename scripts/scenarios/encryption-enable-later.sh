@@ -1,0 +1,36 @@
+#!/usr/bin/env bash
+# encryption-enable-later: a cipher-file added to a store whose data dir was written in plaintext.
+. "$(dirname "$0")/_lib.sh"
+title "a store ran without [security] cipher-file; cipher-file is added and it is restarted" \
+    "refused at start, naming the dir and the fix, with the data dir untouched; without the cipher-file it serves its data"
+certs
+pd_up
+tikv_config "$W/plain.toml" ""
+tikv_config "$W/enc.toml" "$W/cipher-file-256"
+tikv_up tikv "$W/plain.toml"
+tikvctl tikv tikv-control
+
+step "A plaintext store with a key in it"
+expect_served "raw-put" '^success!$' "${TIKVCTL[@]}" raw-put user:1 kept-in-plaintext
+tikv_down tikv
+run "$BIN/tikv-ctl" encryption-meta --data-dir "$W/tikv.data"
+BEFORE=$(dir_sum "$W/tikv.data")
+
+step "Broken: the same data dir started with cipher-file"
+run grep cipher-file "$W/enc.toml"
+tikv_cmd tikv "$W/enc.toml"
+expect_refused "tikv-server refuses to start, naming the dir and the fix" \
+    "encryption cannot be turned on for an existing plaintext data dir $W/tikv\\.data \\(it was written without a cipher-file\\): remove \\[security\\] cipher-file or use a new data dir" \
+    "${TIKV_CMD[@]}"
+check "the data dir is byte for byte as it was" test "$(dir_sum "$W/tikv.data")" = "$BEFORE"
+
+step "Good case: the same dir without cipher-file"
+tikv_up tikv "$W/plain.toml"
+expect_served "the data is intact" '^kept-in-plaintext$' "${TIKVCTL[@]}" raw-get user:1
+
+explain "A data dir records at creation whether it is encrypted (meta.json); TiDB's docs: storage
+encryption cannot be turned on for a store that already has data. Encrypting half a dir would leave
+plaintext records behind, so tisim refuses before opening any data file." \
+    "to encrypt, start a new store with cipher-file on an empty data dir and move the data to it
+(add it, let the region replicate, then remove the old store); or keep this store plaintext."
+verdict
