@@ -1331,6 +1331,91 @@ static void test_worker_group_commit_and_order(void **state)
     event_base_free(base);
 }
 
+/* The worker's FIFO with a snapshot in it: appends, a snapshot put and more appends submitted
+ * in one loop turn complete in that order; the snapshot reads back with a get queued behind
+ * it; on disk the log was compacted to index - trailing + 1 and holds the later appends. */
+static struct raft_io_snapshot_put g_put_req;
+static struct raft_io_snapshot_get g_get_req;
+static unsigned g_put_at; /* appends done when the put's callback ran */
+static struct raft_snapshot *g_got;
+
+static void w_put_done(struct raft_io_snapshot_put *req, int status)
+{
+    (void)req;
+    assert_int_equal(status, 0);
+    g_put_at = g_w.done;
+}
+
+static void w_got(struct raft_io_snapshot_get *req, struct raft_snapshot *snap, int status)
+{
+    (void)req;
+    assert_int_equal(status, 0);
+    g_got = snap;
+}
+
+static bool w_have_snapshot(void *arg)
+{
+    (void)arg;
+    return g_got != NULL;
+}
+
+static void test_worker_snapshot_in_order(void **state)
+{
+    (void)state;
+    char err[256];
+    g_w = (struct wtest){0};
+    g_put_at = 0;
+    g_got = NULL;
+    snprintf(g_w.dir, sizeof g_w.dir, "%s/worker-snap", g_dir);
+    struct event_base *base = event_base_new();
+    struct rstore *s = rstore_open(g_w.dir, NULL, err, sizeof err);
+    assert_non_null(s);
+    struct rio_opts o = {.base = base, .region_id = 1, .seed = 7};
+    struct rio *rio = rio_new(&o, s, err, sizeof err);
+    assert_non_null(rio);
+    struct raft_io *io = rio_raft_io(rio);
+    assert_int_equal(io->init(io, 1, "127.0.0.1:1"), 0);
+
+    static char data[] = "state at 8";
+    struct raft_buffer buf = {data, sizeof data};
+    struct raft_snapshot snap = {.index = 8, .term = 1, .configuration_index = 1, .bufs = &buf,
+                                 .n_bufs = 1};
+    raft_configuration_init(&snap.configuration);
+    assert_int_equal(raft_configuration_add(&snap.configuration, 1, "127.0.0.1:1", RAFT_VOTER),
+                     0);
+    for (unsigned i = 0; i < 10; i++)
+        w_append(io, i, 1, "before");
+    assert_int_equal(io->snapshot_put(io, 3, &g_put_req, &snap, w_put_done), 0);
+    for (unsigned i = 10; i < 12; i++)
+        w_append(io, i, 1, "after");
+    assert_int_equal(io->snapshot_get(io, &g_get_req, w_got), 0);
+    run_until(base, w_have_snapshot, NULL);
+    assert_int_equal(g_put_at, 10); /* after the 10 appends before it, before the 2 after */
+    assert_int_equal(g_w.done, 12);
+    assert_int_equal(g_w.out_of_order, 0);
+    assert_non_null(g_got);
+    assert_int_equal(g_got->index, 8);
+    assert_int_equal(g_got->bufs[0].len, sizeof data);
+    assert_memory_equal(g_got->bufs[0].base, data, sizeof data);
+    rstore_snapshot_free(g_got);
+    struct rio_stats st;
+    rio_get_stats(rio, &st);
+    assert_int_equal(st.snapshot_puts, 1);
+    assert_int_equal(st.snapshot_gets, 1);
+    io->close(io, w_closed);
+    run_until(base, w_is_closed, NULL);
+    rio_free(rio);
+    raft_configuration_close(&snap.configuration);
+
+    s = rstore_open(g_w.dir, NULL, err, sizeof err);
+    assert_non_null(s);
+    assert_int_equal(rstore_snapshot_index(s), 8);
+    assert_int_equal(rstore_first_index(s), 6); /* 8 - 3 + 1 */
+    assert_int_equal(rstore_last_index(s), 12);
+    rstore_close(s);
+    event_base_free(base);
+}
+
 static int group_setup(void **state)
 {
     (void)state;
@@ -1372,6 +1457,7 @@ int main(void)
         cmocka_unit_test(test_receiver_refuses_bad_transfers),
         cmocka_unit_test(test_verbatim_allow_list_refuses_peers),
         cmocka_unit_test(test_worker_group_commit_and_order),
+        cmocka_unit_test(test_worker_snapshot_in_order),
     };
     return cmocka_run_group_tests(tests, group_setup, group_teardown);
 }
