@@ -994,9 +994,8 @@ static void log_snapshot_put(const struct job *j)
 }
 
 /* Runs a finished job's callback (raft may free the snapshot it put: the job's last use). */
-static void complete_job(struct rio *r, struct job *j)
+static void complete_job(struct job *j)
 {
-    (void)r;
     switch (j->kind) {
     case JOB_APPEND:
         j->cb(j->req, j->status);
@@ -1034,7 +1033,7 @@ static void on_notify(evutil_socket_t fd, short what, void *arg)
     while (j) {
         struct job *next = j->next;
         r->in_flight--;
-        complete_job(r, j);
+        complete_job(j);
         job_free(j);
         j = next;
     }
@@ -1378,9 +1377,6 @@ static int answer_status(struct rio *r, uint64_t peer_id, const struct rpc_frame
         if (p)
             set_link(r, p, resp->status == RPC_UNAUTHENTICATED ? RIO_LINK_REFUSED : RIO_LINK_DOWN,
                      msg);
-        if (resp->status != RPC_UNAUTHENTICATED && resp->status != RPC_NOT_FOUND)
-            log_warnx("raft send to store %" PRIu64 ": %s: %s", peer_id,
-                      rpc_status_name(resp->status), msg);
     } else if (p) {
         set_link(r, p, RIO_LINK_UP, "");
     }

@@ -633,10 +633,15 @@ static int match_snapshot(struct rstore *s, char *err, size_t errlen)
     return 0;
 }
 
-/* At open: the latest snapshot, read and checked whole (kept for the first get). */
+/* At open: the latest snapshot, read and checked whole (kept for the first get); a log.tmp
+ * left by a compaction a crash interrupted is removed (the log it was to replace is whole). */
 static int open_snapshot(struct rstore *s, char *err, size_t errlen)
 {
     uint64_t latest;
+    char *tmp = join(s->dir, "log.tmp");
+    if (tmp && unlink(tmp) == 0)
+        add_note(s, "log.tmp: removed (a compaction that did not finish)");
+    free(tmp);
     if (find_snapshots(s, &latest, true, err, errlen) != 0)
         return -1;
     if (!latest)

@@ -33,7 +33,8 @@
  * - Snapshots. rstore_open reads and checks the latest snap-<index> whole (any bad or missing
  *   record is corruption: one line naming the file and offset; a snapshot file gets its name
  *   only once complete, so there is no torn tail to cut), removes older ones and leftover
- *   snap-*.tmp (noted), and keeps it for the first rstore_snapshot_get (libraft's load).
+ *   snap-*.tmp and log.tmp (noted), and keeps it for the first rstore_snapshot_get
+ *   (libraft's load).
  *   If the log does not continue the snapshot (no entry at its index with its term, and it
  *   does not start right after it: a crash between an install's rename and the log's drop),
  *   the log is dropped (noted). A log that starts after snapshot index + 1 is corruption.
@@ -61,8 +62,9 @@
  *   on one thread (rio's loop), with rstore_set_meta, rstore_last_index and rstore_load.
  *   rstore_write_at (pwrite of a planned write), rstore_cut (ftruncate + fsync) and
  *   rstore_sync touch only the log file, so another thread (rio's worker) may run them, in
- *   the order they were planned; so may rstore_put_snapshot and rstore_snapshot_get. rstore_append = plan + write_at, rstore_truncate = plan +
- *   cut. A failed write_at or cut leaves the file behind the index: stop using the store.
+ *   the order they were planned; so may rstore_put_snapshot and rstore_snapshot_get.
+ *   rstore_append = plan + write_at, rstore_truncate = plan + cut. A failed write_at, cut or
+ *   put leaves the files behind the index: stop using the store.
  * - Errors: -1 and one line in err. Otherwise not thread-safe: one caller at a time.
  */
 #ifndef TISIM_RSTORE_H

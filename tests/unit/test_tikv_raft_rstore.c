@@ -399,6 +399,14 @@ static bool exists_in(const struct fixture *f, const char *name)
     return access(path, F_OK) == 0;
 }
 
+static void copy_bytes(const char *path, const char *text)
+{
+    FILE *o = fopen(path, "wb");
+    assert_non_null(o);
+    assert_int_equal(fwrite(text, 1, strlen(text), o), strlen(text));
+    fclose(o);
+}
+
 static const char *const g_tags[] = {"a", "a", "a", "a", "a", "a", "a", "a", "a", "a",
                                      "a", "a", "a", "a", "a", "a", "a", "a", "a", "a",
                                      "a", "a", "a", "a", "a", "a", "a", "a", "a", "a"};
@@ -423,6 +431,18 @@ static void test_snapshot_put_reopen(void **state)
     assert_snap(s, 15, 4, "state at 15", 11);
     rstore_close(s);
 
+    /* what a crash mid-write leaves: removed at open, and said so */
+    char junk[128];
+    snprintf(junk, sizeof junk, "%s/snap-99.tmp", f->dir);
+    copy_bytes(junk, "half a snapshot");
+    snprintf(junk, sizeof junk, "%s/log.tmp", f->dir);
+    copy_bytes(junk, "half a log");
+    s = open_ok(f, NULL);
+    assert_contains(rstore_note(s), "snap-99.tmp: removed (a snapshot write that did not finish)");
+    assert_contains(rstore_note(s), "log.tmp: removed (a compaction that did not finish)");
+    assert_false(exists_in(f, "snap-99.tmp"));
+    assert_false(exists_in(f, "log.tmp"));
+    rstore_close(s);
     s = open_ok(f, NULL);
     assert_string_equal(rstore_note(s), "");
     assert_int_equal(rstore_snapshot_index(s), 15);
