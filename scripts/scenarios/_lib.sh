@@ -30,8 +30,12 @@
 # (SC2034: the arrays and ports set here are used by the scenarios that source this file.)
 TISIM_TOP=${TISIM_TOP:-$(cd "$(dirname "${BASH_SOURCE[0]}")/../.." && pwd)}
 export TISIM_BIN=${TISIM_BIN:-${TISIM_BUILD_DIR:-$TISIM_TOP/build}/bin}
+# A Ctrl-C before lib.sh has set its traps (it makes the temp dir first) ends the scenario
+# right after, through them.
+trap 'SCN_STOP=1' INT TERM
 # shellcheck source=../../tests/integration/lib.sh
 . "$TISIM_TOP/tests/integration/lib.sh"
+[ -n "${SCN_STOP:-}" ] && exit 130
 
 SCN=$(basename "$0" .sh)
 W=$WORK
