@@ -56,7 +56,7 @@ pg_mx_kv() {
             -brief </dev/null 2>&1)
         if grep -q "CONNECTION ESTABLISHED" <<<"$out"; then echo "yes|handshake completed"
         elif grep -q "errno=111" <<<"$out"; then echo "down|openssl: connection refused"; else
-            echo "tls|openssl: $(grep -m1 -o 'alert [a-z ]*' <<<"$out" || echo "$out" | tail -n 1)"; fi
+            echo "tls|openssl: $(grep -m1 -o 'alert [a-z ]*' <<<"$out" | head -n 1)"; fi
         return
     fi
     out=$("$PG_BIN/tikv-ctl" --host="127.0.0.1:$port" --ca-path="$CERTS/ca.pem" \

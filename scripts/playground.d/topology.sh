@@ -148,7 +148,7 @@ pg_tp_edges() {
         sed -n '/"peers"/,/refused_callers/p' "$tmp/tikv$i" | pg_tp_objects | while read -r obj; do
             to=$(pg_tp_name_of "$(pg_json_str address <<<"$obj")")
             grep -q "^out|tikv$i|127.0.0.1:${KV[$((${to#tikv} - 1))]}|" "$tmp/hs" && continue
-            echo "tikv$i|$to|$(pg_tp_own_cn tikv)|-|$(pg_tp_state "$tmp" "tikv$i" "$to")|no connection dialed yet|gray"
+            echo "tikv$i|$to|$(pg_tp_own_cn tikv)|(not dialed)|$(pg_tp_state "$tmp" "tikv$i" "$to")|no connection dialed yet|gray"
         done
     done
 }
@@ -202,7 +202,7 @@ pg_tp_text() {
 pg_tp_dot() {
     local tmp=$1 name label from to dcn lcn state last color cn kind role nok nfail res t reason k
     echo 'digraph tisim_playground {'
-    echo '  rankdir=LR; compound=true; newrank=true;'
+    echo "  rankdir=TB; compound=true; newrank=true;"
     echo '  node [fontname="Helvetica", fontsize=10]; edge [fontname="Helvetica", fontsize=8];'
     for k in pd tikv tidb; do
         printf '  subgraph cluster_%s {\n    label="%s"; style=rounded; color=gray50;\n' "$k" \
