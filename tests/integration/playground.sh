@@ -37,6 +37,9 @@ start_pg() {
 printed() { grep '^  \$ ' "$WORK/$2" | sed -n "${1}s/^  \\\$ //p"; }
 # daemons: the pids of processes whose command line names the playground dir.
 daemons() { pgrep -f -- "$DIR/" | grep -vx "$$" || true; }
+# At exit, whatever happened: stop any daemon a broken playground left (by pid), then lib.sh's.
+sweep() { local p; for p in $(daemons); do kill "$p" 2>/dev/null; done; }
+trap 'sweep; cleanup' EXIT
 
 if start_pg up1.out; then
     pass "the playground comes up: $(grep -o '^ready in [0-9.]* s' "$WORK/up1.out")"
