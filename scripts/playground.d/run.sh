@@ -142,11 +142,15 @@ pg_up_cluster() {
 # pg_stop_all: TERM to every daemon still running (TiDB, stores, then PD), KILL after 10 s;
 # says what it stopped. Safe to call twice.
 pg_stop_all() {
-    local i stopped=() deadline
+    local i stopped=() gone=() deadline
     [ ${#PG_PIDS[@]} -gt 0 ] || return 0
     for ((i = ${#PG_PIDS[@]} - 1; i >= 0; i--)); do kill -TERM "${PG_PIDS[$i]}" 2>/dev/null; done
     deadline=$((SECONDS + 10))
     for i in "${!PG_PIDS[@]}"; do
+        if [ -n "${PG_GONE[$i]:-}" ]; then
+            gone+=("${PG_NAMES[$i]}")
+            continue
+        fi
         while kill -0 "${PG_PIDS[$i]}" 2>/dev/null && [ "$SECONDS" -lt "$deadline" ]; do
             sleep 0.05
         done
@@ -157,10 +161,10 @@ pg_stop_all() {
         wait "${PG_PIDS[$i]}" 2>/dev/null
         stopped+=("${PG_NAMES[$i]} (${PG_PIDS[$i]})")
     done
-    PG_PIDS=() PG_NAMES=()
+    PG_PIDS=() PG_NAMES=() PG_GONE=()
     : >"$PIDS_F"
     rm -f "$PIDF"
-    pg_say "playground: stopped ${#stopped[@]} processes: ${stopped[*]}"
+    pg_say "playground: stopped ${#stopped[@]} processes: ${stopped[*]}${gone:+ (${gone[*]} had exited before)}"
 }
 
 # pg_supervise: until a signal; says when a daemon exits on its own, ends when none is left.
