@@ -34,8 +34,8 @@ expect_served "the new CA's client is served" '"health": true' "${PDCTL[@]}" "${
 expect_served "... and so is the old CA's (the bundle trusts both)" '"health": true' \
     "${PDCTL[@]}" --cert "$CERTS/pd-control.pem" --key "$CERTS/pd-control-key.pem" health
 
-explain "The CA (trust store) is loaded once when a daemon starts, as in TiDB (its docs: replacing
-the CA needs a restart); only cert-path and key-path are reread per connection." \
+explain "The CA (trust store) is loaded once, when a daemon starts; the TLS guide: \"Currently, you
+cannot reload the CA certificate.\" Only cert-path and key-path are reread for each new connection." \
     "rotate a CA in steps: ship a bundle of old + new CA to every component and restart each one;
 then reissue leaf certificates from the new CA (no restart); last, drop the old CA and restart again."
 verdict

@@ -35,8 +35,9 @@ expect_served "pd-ctl still verifies PD and is served" '"health": true' \
     "${PDCTL[@]}" --cert "$CERTS/pd-control.pem" --key "$CERTS/pd-control-key.pem" health
 check "PD is the same process (no restart)" kill -0 "${DPID[pd]}"
 
-explain "tisim rereads a daemon's cert-path and key-path for each new connection when the files
-changed on disk (inode, size, mtime): new connections get the new pair, open ones keep theirs." \
+explain "As the TLS guide says of TiDB, PD and TiKV, a daemon rereads its cert-path and key-path for
+each new connection when the files changed on disk (inode, size, mtime): new connections get the new
+pair, open ones keep theirs." \
     "rotate by writing the new files next to the old ones and renaming them over (key first, then
 cert); a pair that does not match fails only the connections in between. The CA is another matter: ca-rotation."
 verdict

@@ -28,9 +28,9 @@ step "Good case: the same dir with its cipher-file"
 tikv_up tikv "$W/enc.toml"
 expect_served "the data is intact" '^secret-value-42$' "${TIKVCTL[@]}" raw-get user:1
 
-explain "An encrypted dir can only be read with its key, and TiDB's docs say encryption cannot be
-turned off for a store that has data: without cipher-file the store could not read anything, so it
+explain "The TLS guide's limitation: once storage encryption is enabled it cannot be disabled. An
+encrypted dir is only readable with its key: without cipher-file the store could read nothing, so it
 refuses at start instead of serving an empty or broken store." \
-    "keep cipher-file pointing at the file the dir was written with; to go back to plaintext, move
-the data to a new plaintext store (and remember: all TiKV instances or none, see encryption-mixed-stores)."
+    "keep cipher-file pointing at the file the dir was written with; going back to plaintext means a
+new plaintext cluster (all TiKV instances or none: encryption-mixed-stores) and moving the data to it."
 verdict

@@ -28,9 +28,9 @@ step "Good case: the same dir without cipher-file"
 tikv_up tikv "$W/plain.toml"
 expect_served "the data is intact" '^kept-in-plaintext$' "${TIKVCTL[@]}" raw-get user:1
 
-explain "A data dir records at creation whether it is encrypted (meta.json); TiDB's docs: storage
-encryption cannot be turned on for a store that already has data. Encrypting half a dir would leave
-plaintext records behind, so tisim refuses before opening any data file." \
-    "to encrypt, start a new store with cipher-file on an empty data dir and move the data to it
-(add it, let the region replicate, then remove the old store); or keep this store plaintext."
+explain "A data dir records at creation whether it is encrypted (meta.json). The TLS guide's limitation:
+storage encryption cannot be enabled for a cluster that ran without it; turned on over written data it
+would leave plaintext records behind, so the store refuses before opening any data file." \
+    "encryption is decided when a cluster is created: keep this one plaintext (remove cipher-file), or
+build a new cluster with cipher-file on every store and import the data (bulk files made with its key)."
 verdict

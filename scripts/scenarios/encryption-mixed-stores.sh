@@ -35,8 +35,8 @@ check "... (two \"encrypted\": true)" test "$(grep -c '"encrypted": true' "$W/la
 replicated() { [ "$(status_num "${ST[tikv2]}" key_count)" = 1 ]; }
 check "store 2 receives store 1's key by Raft" wait_until 20 replicated
 
-explain "TiDB's docs: storage encryption must be on for all TiKV instances or none, since a region's
-replicas move between stores. PD records the first store's state and answers a store that differs with
+explain "The TLS guide's limitation: storage encryption is on for all TiKV instances or for none, as
+data move between stores. PD records the first store's state and answers a store that differs with
 409; the store treats that as final and exits instead of joining with plaintext replicas." \
     "give every store the same [security] cipher-file (the same key file) before it first starts;
 a dir already started the other way must be removed (it is empty when PD refused it)."

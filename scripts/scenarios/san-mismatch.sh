@@ -30,7 +30,8 @@ run_bg tikv "$BIN/tikv-server" --pd "127.0.0.2:$PD_C" --addr "127.0.0.1:${KV[tik
     --log-file "$W/tikv.log"
 check "a store dialing PD at 127.0.0.2 fails to register" wait_log 15 tikv 'registration with PD .* failed'
 expect_log "... and logs why" tikv "failed: .*does not match host 127\\.0\\.0\\.2"
-expect_log "PD only sees the clients give up in the handshake" pd '"direction":"in",.*"result":"fail"'
+expect_log "PD only sees the bad_certificate alert the clients send" pd \
+    '"direction":"in",.*"result":"fail","reason":"the peer rejected our certificate \(TLS alert bad_certificate\)"'
 
 step "Good case: a certificate with SAN 127.0.0.2, renamed over PD's files (no restart)"
 swap "$CERTS/pd-san-key.pem" "$CERTS/pd-server-key.pem"
