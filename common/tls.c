@@ -864,7 +864,10 @@ static int verify_cb(void *arg, mbedtls_x509_crt *crt, int depth, uint32_t *flag
             c->multi_cn = !cut;
             c->long_cn = cut;
         } else if (c->ctx->cn_check == TLS_CN_HANDSHAKE &&
+                   !(*flags & MBEDTLS_X509_BADCERT_NOT_TRUSTED) &&
                    !tls_cn_allowed(c->peer.cn, c->ctx->allowed, c->ctx->n_allowed)) {
+            /* (a certificate from another CA is refused for that, with unknown_ca: its CN
+             * means nothing, and access_denied would send the operator to the wrong list) */
             /* mbedTLS 2.28 answers BADCERT_OTHER with a fatal access_denied alert. */
             *flags |= MBEDTLS_X509_BADCERT_OTHER;
         }

@@ -643,6 +643,18 @@ static void test_cn_not_in_allow_list(void **state)
     assert_contains(last_conn(&s)->peer.error, "\"Evil-Client\"");
     assert_string_equal(last_conn(&s)->peer.cn, "Evil-Client");
     ep_close(&c);
+    /* a CN outside the list on a certificate of another CA: the CA is what is wrong */
+    struct tls_ctx *foreign = mkctx(TLS_CLIENT, "ca.pem", "client-ca2", NULL, 0, TLS_CN_HANDSHAKE);
+    char *only[] = {"Control-Client"};
+    struct tls_ctx *strict = mkctx(TLS_SERVER, "ca.pem", "server", only, 1, TLS_CN_HANDSHAKE);
+    struct server s2;
+    server_start(&s2, &w, strict, 0);
+    client_connect(&c, &s2, foreign, "127.0.0.1");
+    assert_refused(&c, &s2, "unknown_ca", "not signed by the trusted CA");
+    ep_close(&c);
+    server_stop(&s2);
+    tls_ctx_free(strict);
+    tls_ctx_free(foreign);
     client_connect(&c, &s, good, "127.0.0.1");
     assert_good(&c, &s, "PD-Server", "TiDB-Server");
     assert_true(last_conn(&s)->peer.cn_allowed);
