@@ -176,6 +176,7 @@ explain() {
 }
 
 verdict() {
+    stop_all    # first: a daemon's sanitizer report or crash counts in the result
     echo
     if [ "$FAILED" -eq 0 ]; then
         echo "${BOLD}RESULT $SCN: as expected ($PASSED checks)${OFF}"
