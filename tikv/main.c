@@ -93,6 +93,7 @@ static void pd_stats(struct tikv_pd_stats *out, void *arg)
     out->region_count = strcmp(replica_role(d->replica), "none") != 0;
     out->term = replica_leader_term(d->replica);
     out->leader_of = out->term ? REPLICA_REGION_ID : 0;
+    out->hurry = replica_forming(d->replica);
 }
 
 static void pd_region(const struct tikv_pd_region *region, void *arg)

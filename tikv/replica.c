@@ -67,6 +67,7 @@ struct replica {
     struct tikv_pd_region region;
     bool have_region;
     struct event *watch;
+    struct timeval started_at; /* when Raft started here */
     /* writes of this loop turn, proposed together by the flush event */
     uint8_t *batch;
     size_t batch_len, batch_cap;
@@ -632,6 +633,7 @@ static void start_raft(struct replica *r)
     if ((rv = raft_start(&r->raft)) != 0)
         fatalx("region %d: cannot start Raft: %s", REPLICA_REGION_ID, raft_errmsg(&r->raft));
     r->started = true;
+    event_base_gettimeofday_cached(r->base, &r->started_at);
     struct timeval tick = {0, (suseconds_t)r->heartbeat_ms * 1000};
     evtimer_add(r->watch, &tick);
     log_info("region %d: Raft started as store %llu at %s (%zu peer%s in PD)",
@@ -708,6 +710,23 @@ const char *replica_role(struct replica *r)
 uint64_t replica_leader_term(struct replica *r)
 {
     return leads(r) ? r->raft.current_term : 0;
+}
+
+bool replica_forming(struct replica *r)
+{
+    if (!leads(r) || !r->have_region)
+        return false;
+    struct timeval now, age;
+    event_base_gettimeofday_cached(r->base, &now);
+    timersub(&now, &r->started_at, &age);
+    if (r->region.n_peers < TIKV_PD_MAX_PEERS && age.tv_sec < REPLICA_FORMING_SEC)
+        return true; /* more stores may be registering now */
+    for (size_t i = 0; i < r->region.n_peers; i++) {
+        const struct raft_server *s = find_server(r, r->region.peers[i].store_id);
+        if (!s || s->role != RAFT_VOTER)
+            return true;
+    }
+    return false;
 }
 
 static const char *member_role(struct replica *r, uint64_t id)

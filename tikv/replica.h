@@ -44,6 +44,7 @@
 
 #include <event2/event.h>
 #include <jansson.h>
+#include <stdbool.h>
 #include <stddef.h>
 #include <stdint.h>
 
@@ -57,6 +58,7 @@
 /* A command must fit one raft message, itself one RPC body, with room for the envelope. */
 #define REPLICA_MAX_COMMAND (RPC_MAX_BODY - 64u * 1024)
 #define REPLICA_QUEUED (-1)
+#define REPLICA_FORMING_SEC 30
 
 struct replica_opts {
     struct event_base *base;
@@ -88,6 +90,11 @@ enum rpc_status replica_check_peer(struct replica *r, const struct conn_peer *pe
                                    size_t msglen);
 json_t *replica_status_json(struct replica *r);
 uint64_t replica_leader_term(struct replica *r);
+/* True while this store leads and the group is still forming: a peer PD lists is not a voter
+ * yet, or (for REPLICA_FORMING_SEC after Raft started) PD lists fewer than 3 peers. The PD
+ * link heartbeats faster meanwhile, so the leader learns of new peers in a fraction of a
+ * second rather than at the next 2 s heartbeat. */
+bool replica_forming(struct replica *r);
 const char *replica_role(struct replica *r); /* "leader", "follower", "candidate", "none" */
 void replica_close(struct replica *r);
 

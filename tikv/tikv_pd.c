@@ -26,6 +26,7 @@ struct tikv_pd {
     unsigned failures; /* in a row, for the log */
     bool refused, busy;
     bool bad_region_logged;
+    bool hurry; /* the last stats asked for a quick next heartbeat */
     char last_answer[300];
 };
 
@@ -175,7 +176,7 @@ static void on_register_reply(int status, const char *body, size_t len, const ch
             p->cb.on_registered(p->store_id, p->cb.arg);
         take_region(p, v);
         json_decref(v);
-        schedule(p, TIKV_PD_HEARTBEAT_MS);
+        schedule(p, TIKV_PD_HEARTBEAT_FAST_MS); /* the first heartbeat soon: a group may form */
         return;
     }
     if (status >= 400 && status < 500) {
@@ -210,7 +211,7 @@ static void on_heartbeat_reply(int status, const char *body, size_t len, const c
         json_t *v = json_loadb(body, len, 0, NULL);
         take_region(p, v);
         json_decref(v);
-        schedule(p, TIKV_PD_HEARTBEAT_MS);
+        schedule(p, p->hurry ? TIKV_PD_HEARTBEAT_FAST_MS : TIKV_PD_HEARTBEAT_MS);
         return;
     }
     if (status == 404) { /* PD lost its state: register again */
@@ -245,6 +246,7 @@ static void send_heartbeat(struct tikv_pd *p)
     struct tikv_pd_stats st = {0};
     if (p->cb.stats)
         p->cb.stats(&st, p->cb.arg);
+    p->hurry = st.hurry;
     json_t *b = json_pack("{s:I, s:I, s:I, s:I, s:I}", "store_id", (json_int_t)p->store_id,
                           "capacity", (json_int_t)st.capacity, "available",
                           (json_int_t)st.available, "used_size", (json_int_t)st.used_size,

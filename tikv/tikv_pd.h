@@ -11,8 +11,9 @@
  *   endpoint every TIKV_PD_RETRY_MS, logging a WARN the first time and every tenth retry.
  *   Once registered, on_registered runs with the store id, and a heartbeat (POST
  *   /pd/api/v1/tikv/heartbeat with the counters the stats callback fills) goes every
- *   TIKV_PD_HEARTBEAT_MS. A heartbeat PD does not know (404: PD lost its state) registers
- *   again.
+ *   TIKV_PD_HEARTBEAT_MS; the first one, and any after stats that set hurry, go after
+ *   TIKV_PD_HEARTBEAT_FAST_MS instead. A heartbeat PD does not know (404: PD lost its state)
+ *   registers again.
  * - A refusal is final: an answer 400-499 to the registration (409: this store's encryption
  *   state differs from the cluster's, as TiDB documents: all TiKV instances or none) calls
  *   on_refused with PD's message; the daemon stops on it.
@@ -35,6 +36,7 @@
 
 #define TIKV_PD_RETRY_MS 1000
 #define TIKV_PD_HEARTBEAT_MS 2000
+#define TIKV_PD_HEARTBEAT_FAST_MS 200 /* while the stats callback says "hurry" */
 
 struct tikv_pd_store {
     const char *address;        /* "127.0.0.1:20160", as clients reach the KV port */
@@ -50,6 +52,7 @@ struct tikv_pd_stats {
     uint64_t capacity, available, used_size, region_count;
     uint64_t leader_of; /* the region this store leads, 0: none */
     uint64_t term;      /* its Raft term, with leader_of */
+    bool hurry;         /* next heartbeat after TIKV_PD_HEARTBEAT_FAST_MS (a group forming) */
 };
 
 struct tikv_pd_peer {
