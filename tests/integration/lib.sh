@@ -4,7 +4,7 @@
 set -uo pipefail
 
 BIN=${TISIM_BIN:-$(cd "$(dirname "${BASH_SOURCE[0]}")/../../build/bin" && pwd)}
-WORK=$(mktemp -d "${TMPDIR:-/tmp}/tisim-it.XXXXXX")
+WORK=""
 PIDS=()
 PASSED=0
 FAILED=0
@@ -24,10 +24,11 @@ cleanup() {
             tail -n 15 "$f"
         done
     fi
-    rm -rf "$WORK"
+    if [ -n "$WORK" ]; then rm -rf "$WORK"; fi
 }
 trap cleanup EXIT
 trap 'exit 130' INT TERM
+WORK=$(mktemp -d "${TMPDIR:-/tmp}/tisim-it.XXXXXX") # after the trap: an interrupt removes it
 
 pass() { PASSED=$((PASSED + 1)); echo "ok   - $*"; }
 fail() { FAILED=$((FAILED + 1)); echo "FAIL - $*"; }
@@ -101,7 +102,8 @@ stop_pid() {
 expect() {
     local want=$1 what=$2 pattern=$3 rc=0 why=""
     shift 3
-    "$@" >"$WORK/last.out" 2>&1 || rc=$?
+    "$@" >"$WORK/last.out.tmp" 2>&1 || rc=$? # (a command may read the last output)
+    mv -f "$WORK/last.out.tmp" "$WORK/last.out"
     if [ "$want" = SUCCEED ] && [ "$rc" -ne 0 ]; then
         why=" (exit code $rc)"
     elif [ "$want" = FAIL ] && [ "$rc" -eq 0 ]; then
