@@ -64,11 +64,12 @@ struct tls_ctx;
 enum tls_side { TLS_SERVER, TLS_CLIENT };
 enum tls_cn_check { TLS_CN_HANDSHAKE, TLS_CN_SERVICE };
 /* Server side: whether clients must present a certificate. REQUIRED (the default, every
- * cluster port): no certificate, no connection. OPTIONAL (TiDB's MySQL port with ssl-ca, its
- * status port with an empty cluster-verify-cn): a certificate is asked for and, when one
+ * cluster port): no certificate, no connection. OPTIONAL (TiDB's MySQL port with ssl-ca): a
+ * certificate is asked for and, when one
  * comes, it must verify against the CA (else the handshake fails); without one the
  * connection goes on with tls_peer.cert_verified false. NONE (one-way TLS): none is asked
- * for, and ca_path may be NULL. */
+ * for, and ca_path may be NULL (TiDB's MySQL port without ssl-ca, its status port with an
+ * empty cluster-verify-cn). */
 enum tls_client_auth { TLS_AUTH_REQUIRED = 0, TLS_AUTH_OPTIONAL, TLS_AUTH_NONE };
 
 struct tls_opts {

@@ -3,7 +3,8 @@
 # MySQL-client certificate set, driven by the real mariadb client: one-way and mutual TLS,
 # REQUIRE SSL / X509 / SUBJECT / ISSUER, passwords, require-secure-transport, the SQL a client
 # session uses (rows land in TiKV, encrypted), MySQL's errors without dropping the connection,
-# garbage on the port, the status port's cluster-verify-cn and tidb-ctl.
+# garbage on the port, the status port and tidb-ctl (its cluster-verify-cn refusals are in
+# test_tidb_status and test_tidbctl), the cluster's lists refusing TiDB's cert.
 . "$(dirname "$0")/lib.sh"
 
 make_pki || { fail "make certificates"; finish; }
