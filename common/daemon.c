@@ -1,10 +1,13 @@
 #include "daemon.h"
 
+#include "tls.h"
+
 #include <errno.h>
 #include <event2/event.h>
 #include <signal.h>
 #include <stdarg.h>
 #include <stdio.h>
+#include <time.h>
 #include <stdlib.h>
 #include <string.h>
 #include <sys/resource.h>
@@ -223,10 +226,36 @@ int daemon_security_line(char *buf, size_t len, const struct daemon_security *s)
     return (int)o;
 }
 
+/* A WARN when the daemon's own certificate is expired, not yet valid or expires within
+ * DAEMON_CERT_WARN_DAYS: peers will refuse it (or soon will), and nothing else would say so
+ * before the first handshake fails. */
+static void warn_own_cert(const char *path)
+{
+    time_t from, to, now = time(NULL);
+    char err[300], when[32];
+    if (!path || tls_cert_file_validity(path, &from, &to, err, sizeof err) != 0)
+        return; /* the TLS set-up reports an unreadable cert */
+    struct tm tm;
+    if (now >= to) {
+        strftime(when, sizeof when, "%Y-%m-%d %H:%M:%S UTC", gmtime_r(&to, &tm));
+        log_warnx("own certificate %s has expired (on %s): peers will refuse it", path, when);
+    } else if (now < from) {
+        strftime(when, sizeof when, "%Y-%m-%d %H:%M:%S UTC", gmtime_r(&from, &tm));
+        log_warnx("own certificate %s is not valid yet (from %s): peers will refuse it", path,
+                  when);
+    } else if (to - now < DAEMON_CERT_WARN_DAYS * 86400L) {
+        strftime(when, sizeof when, "%Y-%m-%d", gmtime_r(&to, &tm));
+        log_warnx("own certificate %s expires in %ld days (%s)", path,
+                  (long)((to - now) / 86400), when);
+    }
+}
+
 void daemon_log_security(const struct daemon_security *s)
 {
     char line[2048];
     int n = daemon_security_line(line, sizeof line, s);
     bool weak = !s->tls || (s->mutual && s->cn_key && s->n_allowed_cn == 0);
     log_msg(weak ? LOG_WARN : LOG_INFO, "%s%s", line, (size_t)n >= sizeof line ? "..." : "");
+    if (s->tls)
+        warn_own_cert(s->cert_path);
 }

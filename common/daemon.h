@@ -19,9 +19,13 @@
  * - daemon_log_security() writes ONE line stating the security posture at start-up, so an
  *   empty or misspelled allow-list is visible: INFO when TLS and the CN check are on, WARN
  *   when TLS is off or the allow-list is empty.
+ *   Then, with TLS, a WARN when the daemon's own certificate (cert_path) has expired, is not
+ *   valid yet, or expires within DAEMON_CERT_WARN_DAYS days.
  */
 #ifndef TISIM_DAEMON_H
 #define TISIM_DAEMON_H
+
+#define DAEMON_CERT_WARN_DAYS 30
 
 #include <stdbool.h>
 #include <stddef.h>

@@ -57,6 +57,7 @@
 #include <netinet/in.h>
 #include <netinet/tcp.h>
 #include <stdio.h>
+#include <time.h>
 #include <stdlib.h>
 #include <string.h>
 #include <sys/socket.h>
@@ -419,6 +420,27 @@ static void format_x509_time(const mbedtls_x509_time *t, char *out, size_t len)
     int m = t->mon >= 1 && t->mon <= 12 ? t->mon - 1 : 0;
     snprintf(out, len, "%s %2d %02d:%02d:%02d %d GMT", MON[m], t->day, t->hour, t->min, t->sec,
              t->year);
+}
+
+static time_t x509_time_unix(const mbedtls_x509_time *t)
+{
+    struct tm tm = {.tm_year = t->year - 1900, .tm_mon = t->mon - 1, .tm_mday = t->day,
+                    .tm_hour = t->hour, .tm_min = t->min, .tm_sec = t->sec};
+    return timegm(&tm);
+}
+
+int tls_cert_file_validity(const char *path, time_t *not_before, time_t *not_after, char *err,
+                           size_t errlen)
+{
+    mbedtls_x509_crt crt;
+    mbedtls_x509_crt_init(&crt);
+    int ret = parse_crt_file(&crt, "cert-path", path, err, errlen) == 0 ? 0 : -1;
+    if (ret == 0) {
+        *not_before = x509_time_unix(&crt.valid_from);
+        *not_after = x509_time_unix(&crt.valid_to);
+    }
+    mbedtls_x509_crt_free(&crt);
+    return ret;
 }
 
 int tls_cert_file_dates(const char *path, char *not_before, char *not_after, size_t len,

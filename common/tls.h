@@ -58,6 +58,7 @@
 #include <event2/event.h>
 #include <stdbool.h>
 #include <stddef.h>
+#include <time.h>
 
 struct tls_ctx;
 
@@ -156,6 +157,9 @@ int tls_cert_file_cn(const char *path, char *cn, size_t cnlen, char *err, size_t
  * Ssl_server_not_before/after show): "Jan  1 00:00:00 2026 GMT". -1 with err naming the file. */
 int tls_cert_file_dates(const char *path, char *not_before, char *not_after, size_t len,
                         char *err, size_t errlen);
+/* The same validity as Unix times (UTC). */
+int tls_cert_file_validity(const char *path, time_t *not_before, time_t *not_after, char *err,
+                           size_t errlen);
 
 /* Handshake outcomes of a ctx's connections since it was made (for /metrics): completed in
  * full, completed by resumption, failed (refused, timed out, broken). */

@@ -21,6 +21,7 @@
 
 #include <cmocka.h>
 
+#include "certgen.h"
 #include "daemon.h"
 #include "testutil.h"
 
@@ -315,6 +316,54 @@ static void test_security_line_three_postures(void **state)
     free(text);
 }
 
+/* A self-signed cert valid from..to, written as path (its key beside it). */
+static void write_cert(const char *path, time_t from, time_t to)
+{
+    char key[128], err[256];
+    snprintf(key, sizeof key, "%s.key", path);
+    struct certgen_req req = {.cn = "PD-Server", .not_before = from, .not_after = to};
+    struct certgen_pair *p = NULL;
+    assert_int_equal(certgen_make(&req, NULL, &p, err, sizeof err), 0);
+    assert_int_equal(certgen_write(p, path, key, err, sizeof err), 0);
+    certgen_free(p);
+    unlink(key);
+}
+
+/* The daemon's own certificate: expired, not yet valid, expiring soon -- each a WARN; a
+ * certificate good for a year says nothing more. */
+static void test_own_cert_validity_warned(void **state)
+{
+    (void)state;
+    time_t now = time(NULL);
+    char good[80], soon[80], old[80], early[80];
+    snprintf(good, sizeof good, "%s.good", g_path);
+    snprintf(soon, sizeof soon, "%s.soon", g_path);
+    snprintf(old, sizeof old, "%s.old", g_path);
+    snprintf(early, sizeof early, "%s.early", g_path);
+    write_cert(good, now - 3600, now + 365 * 86400L);
+    write_cert(soon, now - 3600, now + 5 * 86400L + 3600);
+    write_cert(old, now - 10 * 86400L, now - 86400L);
+    write_cert(early, now + 86400L, now + 10 * 86400L);
+    struct daemon_security s = {.tls = true, .mutual = true, .ca_path = "/x/ca.pem"};
+    assert_int_equal(log_open("pd", g_path, LOG_INFO), 0);
+    const char *paths[] = {good, soon, old, early};
+    for (size_t i = 0; i < 4; i++) {
+        s.cert_path = paths[i];
+        daemon_log_security(&s);
+    }
+    char *text = read_log();
+    assert_contains(text, "expires in 5 days");
+    assert_contains(text, "has expired (on ");
+    assert_contains(text, "is not valid yet (from ");
+    assert_null(strstr(text, ".good expires"));
+    assert_null(strstr(text, ".good has expired"));
+    free(text);
+    unlink(good);
+    unlink(soon);
+    unlink(old);
+    unlink(early);
+}
+
 /* A misspelled name (a stray quote, a trailing space) is visible in the line. */
 static void test_security_line_shows_odd_names(void **state)
 {
@@ -341,7 +390,7 @@ int main(void)
         T(test_sigpipe_ignored),             T(test_libevent_warning_in_log),
         T(test_debug_mode_and_fatal_errors), T(test_nofile_raised_to_hard_limit),
         T(test_bad_log_level_refused),       T(test_security_line_three_postures),
-        T(test_security_line_shows_odd_names),
+        T(test_security_line_shows_odd_names), T(test_own_cert_validity_warned),
     };
 #undef T
     return cmocka_run_group_tests(tests, NULL, NULL);
