@@ -513,6 +513,7 @@ struct cluster {
     struct node nodes[N];
     unsigned threshold, trailing; /* raft's snapshot settings; 0: no snapshots */
     size_t ballast;
+    unsigned election_ms; /* 0: 600 */
 };
 
 enum { BOOT_NO = 0, BOOT_YES = 1, BOOT_SKIP = 2 }; /* start_node: bootstrap, or not even try */
@@ -638,8 +639,8 @@ static void start_node(struct cluster *c, struct node *n, int bootstrap)
     n->fsm = (struct raft_fsm){.version = 1, .data = &n->tiny, .apply = tiny_apply,
                                .snapshot = tiny_snapshot, .restore = tiny_restore};
     assert_int_equal(raft_init(&n->raft, rio_raft_io(n->rio), &n->fsm, n->id, n->addr), 0);
-    raft_set_election_timeout(&n->raft, 600);
-    raft_set_heartbeat_timeout(&n->raft, 60);
+    raft_set_election_timeout(&n->raft, c->election_ms ? c->election_ms : 600);
+    raft_set_heartbeat_timeout(&n->raft, (c->election_ms ? c->election_ms : 600) / 10);
     raft_set_pre_vote(&n->raft, true);
     raft_set_snapshot_threshold(&n->raft, c->threshold ? c->threshold : 1u << 30);
     if (c->trailing)
@@ -933,17 +934,25 @@ static bool change_done(void *arg)
     return ((struct change_wait *)arg)->done;
 }
 
-/* A membership change on the leader, waited for. */
+/* A membership change on the leader, waited for. A promotion to voter fails with
+ * RAFT_NOCONNECTION when the catch-up round outlasts the election timeout (a 9 MiB snapshot
+ * on a slow machine): it is tried again, as the replica does. */
 static void change(struct cluster *c, struct node *leader, int what, struct node *n)
 {
-    struct change_wait w = {.req = {.data = &w}};
-    int rv = what == CHANGE_REMOVE ? raft_remove(&leader->raft, &w.req, n->id, on_change)
-             : what == CHANGE_ADD  ? raft_add(&leader->raft, &w.req, n->id, n->addr, on_change)
-                                   : raft_assign(&leader->raft, &w.req, n->id, RAFT_VOTER,
-                                                 on_change);
-    assert_int_equal(rv, 0);
-    run_until(c->base, change_done, &w);
-    assert_true(w.done);
+    struct change_wait w;
+    for (int attempt = 0; attempt < 10; attempt++) {
+        w = (struct change_wait){.req = {.data = &w}};
+        int rv = what == CHANGE_REMOVE ? raft_remove(&leader->raft, &w.req, n->id, on_change)
+                 : what == CHANGE_ADD  ? raft_add(&leader->raft, &w.req, n->id, n->addr,
+                                                  on_change)
+                                       : raft_assign(&leader->raft, &w.req, n->id, RAFT_VOTER,
+                                                     on_change);
+        assert_int_equal(rv, 0);
+        run_until(c->base, change_done, &w);
+        assert_true(w.done);
+        if (!(what == CHANGE_VOTER && w.status == RAFT_NOCONNECTION))
+            break;
+    }
     assert_int_equal(w.status, 0);
 }
 
@@ -973,6 +982,7 @@ static void test_snapshots_install_compact_and_restart(void **state)
     c.threshold = 16;
     c.trailing = 4;
     c.ballast = BALLAST;
+    c.election_ms = 2000; /* three stores share one loop busy with 9 MiB snapshots */
     for (unsigned i = 0; i < N; i++)
         start_node(&c, &c.nodes[i], BOOT_YES);
     struct node *leader = wait_leader(&c, 0, 0);
@@ -1110,6 +1120,11 @@ static int send_done(struct cluster *c, struct node *n, uint64_t xfer, uint64_t 
     return call_node(c, n, buf, len);
 }
 
+static bool restored(void *arg)
+{
+    return ((struct tiny *)arg)->restores > 0;
+}
+
 /* The receiver's rules for chunked snapshots, each beside the good case: chunks in order
  * only; a newer transfer replaces an older one, whose chunks are then refused; DONE only
  * when every byte came; a snapshot over the size limit refused at its first chunk. */
@@ -1125,16 +1140,21 @@ static void test_receiver_refuses_bad_transfers(void **state)
     assert_int_equal(send_chunk(&c, n, 1, 100, 200, 100), RPC_BAD_REQUEST); /* dropped */
     assert_int_equal(send_chunk(&c, n, 2, 0, 200, 100), RPC_OK);
     assert_int_equal(send_done(&c, n, 2, 200), RPC_BAD_REQUEST); /* 100 of 200 bytes */
-    assert_int_equal(send_chunk(&c, n, 3, 0, 200, 100), RPC_OK);
-    assert_int_equal(send_chunk(&c, n, 4, 0, 200, 100), RPC_OK); /* replaces 3 */
-    assert_int_equal(send_chunk(&c, n, 3, 100, 200, 100), RPC_BAD_REQUEST);
-    assert_int_equal(send_chunk(&c, n, 4, 100, 200, 100), RPC_OK); /* 4 goes on */
+    /* 4 zero bytes: a valid snapshot for tiny (no values), so raft installs it cleanly */
+    assert_int_equal(send_chunk(&c, n, 3, 0, 4, 2), RPC_OK);
+    assert_int_equal(send_chunk(&c, n, 4, 0, 4, 2), RPC_OK); /* replaces 3 */
+    assert_int_equal(send_chunk(&c, n, 3, 2, 4, 2), RPC_BAD_REQUEST);
+    assert_int_equal(send_chunk(&c, n, 4, 2, 4, 2), RPC_OK); /* 4 goes on */
     struct rio_stats st;
     rio_get_stats(n->rio, &st);
     assert_int_equal(st.snapshots_received, 0);
-    assert_int_equal(send_done(&c, n, 4, 200), RPC_OK); /* whole: handed to raft */
+    assert_int_equal(send_done(&c, n, 4, 4), RPC_OK); /* whole: handed to raft */
     rio_get_stats(n->rio, &st);
     assert_int_equal(st.snapshots_received, 1);
+    /* raft installs it (libraft 0.15 leaks the snapshot's buffer array when closed during an
+     * install: wait for it) */
+    run_until(c.base, restored, &n->tiny);
+    assert_int_equal(n->tiny.restores, 1);
     assert_int_equal(send_chunk(&c, n, 5, 0, RIO_SNAPSHOT_MAX + 1, 10), RPC_TOO_LARGE);
     cluster_down(&c);
 }
