@@ -515,15 +515,22 @@ static int restore_pair(const struct kv_op *op, void *arg)
     return kv_index_put(in->ix, op->key, op->klen, op->val, op->vlen) != 0 ? -1 : 0;
 }
 
-/* Checks a snapshot and builds its index; NULL with err when it is not a valid snapshot. */
-static struct kv_index *snapshot_index(const uint8_t *buf, size_t len, uint64_t *index, char *err,
-                                       size_t errlen)
+/* The snapshot's applied index, or -1 with err when its framing or checksum is wrong. */
+static int snapshot_check(const uint8_t *buf, size_t len, uint64_t *index, char *err,
+                          size_t errlen)
 {
     if (len < SNAP_HDR + SNAP_TAIL || buf[0] != KV_ENGINE_SNAPSHOT_VERSION ||
         bytes_get_le32(buf + len - SNAP_TAIL) != kv_crc32(0, buf, len - SNAP_TAIL)) {
         snprintf(err, errlen, "snapshot of %zu bytes: bad version or checksum", len);
-        return NULL;
+        return -1;
     }
+    *index = bytes_get_le64(buf + 1);
+    return 0;
+}
+
+/* Builds a checked snapshot's index; NULL with err when its pairs are not valid. */
+static struct kv_index *snapshot_index(const uint8_t *buf, size_t len, char *err, size_t errlen)
+{
     struct snap_in in = {kv_index_new(), 0};
     int rc = in.ix ? kv_engine_each_op(buf + SNAP_HDR, len - SNAP_HDR - SNAP_TAIL, restore_pair,
                                        &in)
@@ -537,7 +544,6 @@ static struct kv_index *snapshot_index(const uint8_t *buf, size_t len, uint64_t 
         kv_index_free(in.ix);
         return NULL;
     }
-    *index = bytes_get_le64(buf + 1);
     return in.ix;
 }
 
@@ -610,13 +616,13 @@ int kv_engine_restore(struct kv_engine *e, const uint8_t *buf, size_t len, char 
                       size_t errlen)
 {
     uint64_t index;
-    struct kv_index *ix = snapshot_index(buf, len, &index, err, errlen);
+    if (snapshot_check(buf, len, &index, err, errlen) != 0)
+        return -1;
+    if (index <= e->applied_index)
+        return 1; /* the engine holds this state or a later one already */
+    struct kv_index *ix = snapshot_index(buf, len, err, errlen);
     if (!ix)
         return -1;
-    if (index <= e->applied_index) {
-        kv_index_free(ix); /* the engine holds this state or a later one already */
-        return 1;
-    }
     quiesce(e);
     pthread_mutex_lock(&e->mu);
     bool failed = e->failed || e->stopping;

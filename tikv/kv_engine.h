@@ -38,10 +38,11 @@
  *   The applied index written is the higher of `index` (Raft's, when it takes the snapshot)
  *   and the engine's own (ahead of Raft while Raft replays its log after a restart).
  *   kv_engine_restore() replaces the engine's contents with a snapshot's and sets the applied
- *   index to the snapshot's: it checks the whole snapshot and builds the new index first
- *   (nothing changes when the snapshot is malformed: -1), waits for queued writes to be
- *   durable and answered, writes the pairs as a new kv.log beside the old one (kv.log.new,
- *   fsync), renames it over kv.log and fsyncs the directory. A kill -9 at any moment leaves
+ *   index to the snapshot's: it checks the snapshot's checksum, and when its index is past the
+ *   engine's, its pairs, building the new index first (nothing changes when the snapshot is
+ *   malformed: -1), waits for queued writes to be durable and answered, writes the pairs as
+ *   a new kv.log beside the old one (kv.log.new, fsync), renames it over kv.log and fsyncs
+ *   the directory. A kill -9 at any moment leaves
  *   the old contents or the new, never a mix; an unfinished kv.log.new is removed at the
  *   next open or restore. Returns 0 (restored), 1 when the engine's applied index is at or
  *   past the snapshot's (nothing to do: its contents are the snapshot's or later ones), -1
