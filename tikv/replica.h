@@ -28,6 +28,9 @@
  * - Applying: a command at or below the engine's applied index (a replay after restart) is
  *   skipped; a malformed one is logged and skipped; an engine failure is fatal (the process
  *   exits, as TiKV panics on a disk error, rather than run with Raft and the engine apart).
+ *   Snapshots are the engine's whole key space (kv_engine_snapshot_write), taken every 4096
+ *   entries or 64 MiB of commands with 512 entries kept behind; installing one goes through
+ *   kv_engine_restore, and a restore failure is fatal for the same reason.
  * - Store-to-store RPC: replica_rpc_handler is the "raft_message" method (arg: the replica);
  *   replica_check_peer the peer hook for it (rio_check_peer, plus a record of refused
  *   callers for /status).
