@@ -81,13 +81,20 @@ run_bg() {
     PIDS+=("$LAST_PID")
 }
 
-# wait_port PORT: until something accepts on 127.0.0.1:PORT (10 s at most).
+# wait_port PORT [PID [NAME]]: until something accepts on 127.0.0.1:PORT (30 s at most: the
+# sanitizer build under a parallel ctest is slow). With PID: 1 at once when that process has
+# exited, and NAME's output (WORK/NAME.out) is shown, so a daemon that failed says why.
 wait_port() {
     local i
-    for i in $(seq 100); do
+    for i in $(seq 300); do
         (exec 3<>"/dev/tcp/127.0.0.1/$1") 2>/dev/null && return 0
+        if [ -n "${2:-}" ] && ! kill -0 "$2" 2>/dev/null; then
+            [ -n "${3:-}" ] && tail -n 5 "$WORK/$3.out" | sed 's/^/      /' >&2
+            return 1
+        fi
         sleep 0.1
     done
+    echo "      nothing listens on 127.0.0.1:$1 after 30 s" >&2
     return 1
 }
 
@@ -165,7 +172,7 @@ start_pd() {
     run_bg "$name" "$BIN/pd-server" --name "$name" --data-dir "$WORK/$name.data" \
         --client-urls "https://127.0.0.1:$cport" --peer-urls "https://127.0.0.1:$pport" \
         --config "$conf" --log-file "$WORK/$name.log" "$@"
-    wait_port "$cport"
+    wait_port "$cport" "$LAST_PID" "$name"
 }
 
 # pdctl URL CERT_PREFIX ARGS...: pd-ctl with CERTS/<prefix>.pem and -key.pem.
@@ -212,7 +219,7 @@ start_tikv() {
     run_bg "$1" "$BIN/tikv-server" --pd "127.0.0.1:$2" --addr "127.0.0.1:$3" \
         --status-addr "127.0.0.1:$4" --data-dir "$WORK/$1.data" --config "$5" \
         --log-file "$WORK/$1.log"
-    wait_port "$3"
+    wait_port "$3" "$LAST_PID" "$1"
 }
 
 # ctl PORT CERT_PREFIX ARGS...: tikv-ctl with the guide's flags and CERTS/<prefix>.pem.
@@ -298,7 +305,7 @@ TOML
 start_tidb() {
     run_bg "$1" "$BIN/tidb-server" --store tikv --path "127.0.0.1:$2" -P "$3" --status "$4" \
         --config "$5" --log-file "$WORK/$1.log"
-    wait_port "$3"
+    wait_port "$3" "$LAST_PID" "$1"
 }
 
 # my PORT USER ARGS...: the mariadb client (its own flags follow), batch output.
