@@ -385,6 +385,9 @@ static void fill_tls(struct session *s)
 
 static void upgrade(struct session *s)
 {
+    /* The login deadline moves to the TLS bufferevent: left on the socket's, it would close
+     * any session whose socket stays quiet for that long (an idle client, a long DROP). */
+    bufferevent_set_timeouts(s->bev, NULL, NULL);
     struct bufferevent *tls = tls_bev_starttls(s->srv->tls, s->srv->base, s->bev, NULL);
     if (!tls) {
         log_warnx("cannot start TLS for %s: out of memory", s->peer);

@@ -141,6 +141,9 @@ check_fails "require-secure-transport: a plaintext login is refused with 3159" \
     my "$MY2" root --skip-ssl -e "SELECT 1"
 check_output "... while a TLS login on the same server is served" '^1$' \
     my "$MY2" root "${ONEWAY[@]}" -N -e "SELECT 1"
+check_output "a TLS session quiet for longer than the 10 s login deadline is still served" \
+    '^before after-quiet $' bash -c "$(declare -f my); { echo \"SELECT 'before';\"; sleep 11;
+        echo \"SELECT 'after-quiet';\"; } | my $MY2 root ${ONEWAY[*]} -N | tr '\n' ' '"
 
 # --- the cluster's allow-lists decide what TiDB may reach (its cluster cert's CN)
 MY3=$(free_port); TS3=$(free_port)
