@@ -484,10 +484,18 @@ static int delete_range(struct catalog *c, const uint8_t *start, size_t slen, co
         if (kvb_scan(c->kv, start, slen, end, elen, SCAN_PAGE, &p, &n, err, errlen) != 0)
             return -1;
         int rc = 0;
-        for (size_t i = 0; rc == 0 && i < n; i++)
-            rc = kvb_delete(c->kv, p[i].key, p[i].klen, err, errlen);
+        struct rpc_buf *keys = n ? calloc(n, sizeof *keys) : NULL;
+        if (n && !keys) {
+            snprintf(err, errlen, "out of memory");
+            rc = -1;
+        }
+        for (size_t i = 0; keys && i < n; i++)
+            keys[i] = (struct rpc_buf){p[i].key, p[i].klen};
+        if (keys)
+            rc = kvb_batch_delete(c->kv, keys, n, err, errlen);
+        free(keys);
         kvb_pairs_free(p, n);
-        if (rc != 0 || n < SCAN_PAGE)
+        if (rc != 0 || n == 0) /* a short page may only mean the reply filled up */
             return rc;
     }
 }

@@ -1242,10 +1242,12 @@ static void select_from(struct ctx *x, const struct sql_select *q)
 
 /* ---- writing rows ------------------------------------------------------------------------------------ */
 
-/* A batch of keys and values to write in one raw_batch_put, in the arena. */
+/* A batch of keys and values to write in one raw_batch_put (or keys to delete in one
+ * raw_batch_delete), in the arena. */
 struct batch {
     struct rpc_buf *keys, *vals;
     size_t n, cap;
+    size_t bytes; /* keys and values so far */
 };
 
 static int batch_add(struct ctx *x, struct batch *b, const void *k, size_t klen, const void *v,
@@ -1273,6 +1275,7 @@ static int batch_add(struct ctx *x, struct batch *b, const void *k, size_t klen,
         memcpy(vc, v, vlen);
     b->keys[b->n] = (struct rpc_buf){kc, klen};
     b->vals[b->n++] = (struct rpc_buf){vc, vlen};
+    b->bytes += klen + vlen;
     return 0;
 }
 
@@ -1601,31 +1604,40 @@ static int match_row(struct ctx *x, const uint8_t *raw, size_t len, void *arg)
     return m->limit && m->n >= m->limit ? 1 : 0;
 }
 
-/* Deletes the row's key and index entries (one call each: TiKV's raw API has no batch
- * delete; a crash between them leaves an orphan index entry, never a row without one). */
-static int delete_row(struct ctx *x, const struct tc_value *vals, int64_t handle, bool row_too)
+/* Adds the row's key (row_too) and its index entries to b, for one atomic raw_batch_delete:
+ * a row never outlives or loses its index entries half-way. */
+static int delete_keys(struct ctx *x, struct batch *b, const struct tc_value *vals,
+                       int64_t handle, bool row_too)
 {
     const struct cat_table *t = x->table;
-    char err[300];
     struct tc_buf kb = {0};
     int rc = 0;
     if (row_too) {
         uint8_t key[TC_ROW_KEY_LEN];
         tc_row_key(key, t->id, handle);
-        if (kvb_delete(x->kv, key, sizeof key, err, sizeof err) != 0)
-            rc = fail_kv(x, err);
+        rc = batch_add(x, b, key, sizeof key, NULL, 0);
     }
     for (size_t i = 0; rc == 0 && i < t->nindexes; i++) {
         bool has_null;
         index_key(t, &t->indexes[i], vals, handle, &kb, &has_null);
-        if (kb.oom)
-            rc = oom(x);
-        else if (kvb_delete(x->kv, kb.p, kb.len, err, sizeof err) != 0)
-            rc = fail_kv(x, err);
+        rc = kb.oom ? oom(x) : batch_add(x, b, kb.p, kb.len, NULL, 0);
     }
     tc_buf_free(&kb);
     return rc;
 }
+
+static int flush_deletes(struct ctx *x, struct batch *b)
+{
+    char err[300];
+    if (b->n && kvb_batch_delete(x->kv, b->keys, b->n, err, sizeof err) != 0)
+        return fail_kv(x, err);
+    b->n = b->bytes = 0;
+    return 0;
+}
+
+/* A DELETE of many rows goes out in batches well under the RPC body limit. */
+#define DELETE_BATCH_KEYS 1000
+#define DELETE_BATCH_BYTES (1u << 20)
 
 static void do_delete(struct ctx *x, const struct sql_delete *q)
 {
@@ -1640,9 +1652,12 @@ static void do_delete(struct ctx *x, const struct sql_delete *q)
              "... ORDER BY'");
     else if (!(q->limit.present && q->limit.count == 0))
         each_row(x, q->where, match_row, &m);
+    struct batch b = {0};
     for (size_t i = 0; !x->err_code && i < m.n; i++)
-        delete_row(x, m.vals + i * t.ncols, m.handles[i], true);
-    if (!x->err_code)
+        if (delete_keys(x, &b, m.vals + i * t.ncols, m.handles[i], true) == 0 &&
+            (b.n >= DELETE_BATCH_KEYS || b.bytes >= DELETE_BATCH_BYTES))
+            flush_deletes(x, &b);
+    if (!x->err_code && flush_deletes(x, &b) == 0)
         reply_ok(x, m.n, 0, NULL);
     x->table = NULL;
     catalog_table_clear(&t);
@@ -1690,9 +1705,10 @@ static void do_update(struct ctx *x, const struct sql_update *q)
             continue;
         int64_t handle = t.pk >= 0 ? nv[t.pk].i : m.handles[r];
         bool moved = handle != m.handles[r];
-        struct batch b = {0};
+        struct batch d = {0}, b = {0};
         /* old index entries go first, so the new row's own unique values do not collide */
-        if (delete_row(x, old, m.handles[r], moved) != 0 || write_row(x, &b, nv, handle, moved) != 0 ||
+        if (delete_keys(x, &d, old, m.handles[r], moved) != 0 || flush_deletes(x, &d) != 0 ||
+            write_row(x, &b, nv, handle, moved) != 0 ||
             kvb_batch_put(x->kv, b.keys, b.vals, b.n, err, sizeof err) != 0) {
             if (!x->err_code)
                 fail_kv(x, err);

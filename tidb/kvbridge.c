@@ -505,6 +505,16 @@ int kvb_batch_put(struct kvbridge *b, const struct rpc_buf *keys, const struct r
     return rc;
 }
 
+int kvb_batch_delete(struct kvbridge *b, const struct rpc_buf *keys, size_t n, char *err,
+                     size_t errlen)
+{
+    struct rpc_frame *resp;
+    if (call_ok(b, "raw_batch_delete", keys, n, &resp, NULL, err, errlen) != 0)
+        return -1;
+    rpc_frame_free(resp);
+    return 0;
+}
+
 void kvb_pairs_free(struct kvb_pair *p, size_t n)
 {
     for (size_t i = 0; p && i < n; i++) {

@@ -61,6 +61,9 @@ int kvb_delete(struct kvbridge *b, const void *key, size_t klen, char *err, size
 /* n pairs (keys[i], vals[i]) written atomically. */
 int kvb_batch_put(struct kvbridge *b, const struct rpc_buf *keys, const struct rpc_buf *vals,
                   size_t n, char *err, size_t errlen);
+/* n keys deleted atomically (missing ones are no error). */
+int kvb_batch_delete(struct kvbridge *b, const struct rpc_buf *keys, size_t n, char *err,
+                     size_t errlen);
 /* Keys in [start, end) (end NULL/0: no end), at most limit; *out malloc'd array of *n pairs
  * (kvb_pairs_free). */
 int kvb_scan(struct kvbridge *b, const void *start, size_t slen, const void *end, size_t elen,

@@ -1,4 +1,4 @@
-/* tikv_kv.h — TiKV's KV service on --addr: raw get, put, delete, scan and batch put over the
+/* tikv_kv.h — TiKV's KV service on --addr: raw get, put, delete, scan, batch put and delete over the
  * framed RPC (common/rpc.h), on the local engine (kv_engine.h), with real TiKV's CN check.
  *
  * Contract (methods; arguments and results are byte strings, keys never empty):
@@ -6,6 +6,7 @@
  *   raw_put    [key, value]                 OK once durable
  *   raw_delete [key]                        OK once durable (deleting a missing key is OK)
  *   raw_batch_put [k1, v1, k2, v2, ...]     OK once all are durable, atomically
+ *   raw_batch_delete [k1, k2, ...]          OK once all deletions are durable, atomically
  *   raw_scan   [start, end, limit]          OK [k1, v1, ...]: keys in [start, end) in order
  *              (end "" = no end; limit decimal 1..TIKV_KV_MAX_SCAN); stops early rather than
  *              exceed the RPC body limit

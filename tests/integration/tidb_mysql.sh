@@ -101,6 +101,21 @@ check_fails "a syntax error is 1064 with MySQL's wording" \
     my "$MY" "${R[@]}" shop -e "SELECT * FORM items"
 check_output "an unsupported statement gets an ERR and the session goes on" \
     "ERROR 1235.*still here" bash -c "$(declare -f my); printf '%s\n' 'SELECT * FROM items JOIN items b;' \"SELECT 'still here';\" | my $MY ${R[*]} --force shop 2>&1 | tr '\n' ' '; true"
+# --- many rows: DELETE and DROP TABLE go to TiKV in batches of at most 1000 keys
+KEYS_BEFORE=$(status_num "$ST" key_count)
+big_rows() { seq "$1" "$2" | sed "s/.*/(&, 'u&')/" | paste -sd,; }
+check_output "2500 rows with a unique secondary index" '^2500$' my "$MY" "${R[@]}" -N shop -e \
+    "CREATE TABLE big (id INT PRIMARY KEY, u VARCHAR(20), UNIQUE KEY uu (u)); INSERT INTO big VALUES $(big_rows 1 2500); SELECT COUNT(*) FROM big"
+check_output "DELETE of 1500 of them (3000 keys: several batches)" '^1000$' \
+    my "$MY" "${R[@]}" -N shop -e "DELETE FROM big WHERE id <= 1500; SELECT COUNT(*) FROM big"
+check_fails "the unique index refuses a value still in use" "ERROR 1062 .*Duplicate entry 'u2000' for key 'big.uu'" \
+    my "$MY" "${R[@]}" shop -e "INSERT INTO big VALUES (1, 'u2000')"
+check_output "... and takes the deleted rows' values again: their index entries went with them" '^2500$' \
+    my "$MY" "${R[@]}" -N shop -e "INSERT INTO big VALUES $(big_rows 1 1500); SELECT COUNT(*) FROM big"
+check "DROP TABLE of 2500 rows" my "$MY" "${R[@]}" shop -e "DROP TABLE big"
+check_output "... leaves TiKV with the keys it had before the table (key_count $KEYS_BEFORE)" \
+    "^$KEYS_BEFORE\$" status_num "$ST" key_count
+
 if grep -rqa 'distinctive-ROW-8d1e' "$WORK/tikv.data"; then
     fail "the row's bytes are in TiKV's data dir in clear"
 else

@@ -128,6 +128,15 @@ static void test_good_calls(void **state)
     a = call(w, "raw_get", "k1", NULL);
     assert_int_equal(a.status, RPC_NOT_FOUND);
     assert_string_equal(a.msg, "key not found");
+    /* a batch delete takes both keys (and a missing one) and leaves the others */
+    a = call(w, "raw_batch_put", "d1", "x", "d2", "y", "d3", "z", NULL);
+    assert_int_equal(a.status, RPC_OK);
+    a = call(w, "raw_batch_delete", "d1", "d3", "no-such-key", NULL);
+    assert_int_equal(a.status, RPC_OK);
+    a = call(w, "raw_scan", "d", "e", "10", NULL);
+    assert_int_equal(a.status, RPC_OK);
+    assert_int_equal(a.nfields, 2);
+    assert_string_equal(a.field0, "d2");
     a = call(w, "status", NULL);
     assert_int_equal(a.status, RPC_OK);
 }
@@ -145,6 +154,12 @@ static void test_malformed_requests(void **state)
     assert_int_equal(a.status, RPC_BAD_REQUEST);
     assert_string_equal(a.msg, "raw_batch_put takes key, value pairs");
     a = call(w, "raw_batch_put", "k", "v", "", "v2", NULL);
+    assert_int_equal(a.status, RPC_BAD_REQUEST);
+    assert_string_equal(a.msg, "a key must not be empty");
+    a = call(w, "raw_batch_delete", NULL);
+    assert_int_equal(a.status, RPC_BAD_REQUEST);
+    assert_string_equal(a.msg, "raw_batch_delete takes keys");
+    a = call(w, "raw_batch_delete", "k", "", NULL);
     assert_int_equal(a.status, RPC_BAD_REQUEST);
     assert_string_equal(a.msg, "a key must not be empty");
     static const char *const bad_limits[] = {"0", "abc", "10001", "-1", ""};
