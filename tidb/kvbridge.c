@@ -332,7 +332,7 @@ static void on_wake(evutil_socket_t fd, short what, void *arg)
     (void)what;
     struct kvbridge *b = arg;
     char buf[256];
-    while (read(fd, buf, sizeof buf) > 0)
+    while (read(fd, buf, sizeof buf) == (ssize_t)sizeof buf) /* a short read: drained */
         ;
     pthread_mutex_lock(&b->mu);
     struct req *r = b->queue_head;
@@ -390,13 +390,14 @@ int kvbridge_call(struct kvbridge *b, const char *method, const struct rpc_buf *
         snprintf(r->err, sizeof r->err, "TiDB is stopping");
         r->done = true;
     } else {
+        bool wake = !b->queue_head; /* else the loop has a wake-up coming for the queue */
         if (b->queue_tail)
             b->queue_tail->next = r;
         else
             b->queue_head = r;
         b->queue_tail = r;
         char one = 1;
-        if (write(b->pipe_wr, &one, 1) < 0 && errno != EAGAIN)
+        if (wake && write(b->pipe_wr, &one, 1) < 0 && errno != EAGAIN)
             log_warn("kvbridge: cannot wake the event loop");
     }
     while (!r->done)

@@ -315,9 +315,11 @@ static void *worker_main(void *arg)
         pthread_mutex_unlock(&srv->mu);
         run_job(j);
         pthread_mutex_lock(&srv->mu);
+        /* one wake-up per batch: a loop that has not yet taken the queue will see this job */
+        bool wake = !srv->done.head;
         queue_push(&srv->done, j);
         char one = 1;
-        if (write(srv->pipe_wr, &one, 1) < 0 && errno != EAGAIN)
+        if (wake && write(srv->pipe_wr, &one, 1) < 0 && errno != EAGAIN)
             log_warn("mysql server: cannot wake the event loop");
     }
     pthread_mutex_unlock(&srv->mu);
@@ -341,7 +343,7 @@ static void on_jobs_done(evutil_socket_t fd, short what, void *arg)
     (void)what;
     struct mysql_server *srv = arg;
     char buf[256];
-    while (read(fd, buf, sizeof buf) > 0)
+    while (read(fd, buf, sizeof buf) == (ssize_t)sizeof buf) /* a short read: drained */
         ;
     pthread_mutex_lock(&srv->mu);
     struct job *j = srv->done.head;
