@@ -64,7 +64,7 @@ static int take_flag(const struct flag *table, size_t n, int argc, char **argv, 
     const char *value = eq ? eq + 1 : NULL;
     if (!value) {
         if (*i >= argc) {
-            snprintf(err, errlen, "flag --%s needs a value", f->name);
+            snprintf(err, errlen, "flag %s%s needs a value", f->name[1] ? "--" : "-", f->name);
             return -1;
         }
         value = argv[(*i)++];
@@ -95,7 +95,8 @@ void flags_usage(FILE *out, const struct flag *table, size_t n)
 {
     for (size_t i = 0; i < n; i++) {
         const struct flag *f = &table[i];
-        int w = fprintf(out, "  --%s", f->name);
+        /* a one-letter name is written as its users type it (TiDB's -P) */
+        int w = fprintf(out, "  %s%s", f->name[1] ? "--" : "-", f->name);
         if (f->alias)
             w += fprintf(out, ", -%c", f->alias);
         if (!f->is_bool)

@@ -217,6 +217,27 @@ static void test_usage(void **state)
     free(text);
 }
 
+/* TiDB's -P: a one-letter name is shown and named with one dash, as it is typed. */
+static void test_one_letter_name(void **state)
+{
+    (void)state;
+    const char *port = NULL;
+    const struct flag t[] = {{"P", 0, false, &port, NULL, "MySQL port"}};
+    char err[256], *text = NULL;
+    const char *ok[] = {"tidb-server", "-P", "4001"}, *bad[] = {"tidb-server", "-P"};
+    assert_int_equal(flags_parse(t, 1, 3, (char **)ok, err, sizeof err), 3);
+    assert_string_equal(port, "4001");
+    assert_int_equal(flags_parse(t, 1, 2, (char **)bad, err, sizeof err), -1);
+    assert_string_equal(err, "flag -P needs a value");
+    size_t len = 0;
+    FILE *f = open_memstream(&text, &len);
+    assert_non_null(f);
+    flags_usage(f, t, 1);
+    fclose(f);
+    assert_string_equal(text, "  -P VALUE                       MySQL port\n");
+    free(text);
+}
+
 int main(void)
 {
     const struct CMUnitTest tests[] = {
@@ -228,6 +249,7 @@ int main(void)
         cmocka_unit_test(test_unknown_flag),
         cmocka_unit_test(test_bad_syntax),
         cmocka_unit_test(test_missing_value),
+        cmocka_unit_test(test_one_letter_name),
         cmocka_unit_test(test_usage),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
