@@ -28,15 +28,28 @@ struct conn_listener {
     int port;
     time_t last_warn;
     unsigned long refused; /* accept failures since the last log line */
+    struct pending_accept *pending; /* handshakes under way, freed with the listener */
 };
 
 static struct conn_listener *g_listeners;
 
 /* A TLS connection waiting for its handshake before the service sees it. */
 struct pending_accept {
-    conn_accept_cb cb;
-    void *arg;
+    struct pending_accept *next, *prev;
+    struct conn_listener *l;
+    struct bufferevent *bev;
 };
+
+static void pending_unlink(struct pending_accept *p)
+{
+    if (p->prev)
+        p->prev->next = p->next;
+    else
+        p->l->pending = p->next;
+    if (p->next)
+        p->next->prev = p->prev;
+    free(p);
+}
 
 void conn_peer_get(struct bufferevent *bev, struct conn_peer *out)
 {
@@ -80,26 +93,24 @@ static void announce_early_input(struct bufferevent *bev)
 static void handshake_event(struct bufferevent *bev, short what, void *arg)
 {
     struct pending_accept *p = arg;
+    struct conn_listener *l = p->l;
+    pending_unlink(p);
     if (what & BEV_EVENT_CONNECTED) {
         struct conn_peer peer;
         conn_peer_get(bev, &peer);
         bufferevent_setcb(bev, NULL, NULL, NULL, NULL);
-        conn_accept_cb cb = p->cb;
-        void *cb_arg = p->arg;
-        free(p);
         bufferevent_incref(bev);
-        cb(bev, &peer, cb_arg);
+        l->cb(bev, &peer, l->arg);
         announce_early_input(bev);
         return;
     }
     /* The handshake failed or the peer left: tls.c has logged why. */
-    free(p);
     bufferevent_free(bev);
 }
 
 static void accept_tls(struct conn_listener *l, evutil_socket_t fd)
 {
-    struct pending_accept *p = malloc(sizeof *p);
+    struct pending_accept *p = calloc(1, sizeof *p);
     struct bufferevent *bev = p ? tls_bev_accept(l->tls, l->base, fd) : NULL;
     if (!bev) {
         if (!p)
@@ -108,8 +119,12 @@ static void accept_tls(struct conn_listener *l, evutil_socket_t fd)
         log_warnx("out of memory: refusing a connection on port %d", l->port);
         return;
     }
-    p->cb = l->cb;
-    p->arg = l->arg;
+    p->l = l;
+    p->bev = bev;
+    p->next = l->pending;
+    if (l->pending)
+        l->pending->prev = p;
+    l->pending = p;
     bufferevent_setcb(bev, NULL, NULL, handshake_event, p);
 }
 
@@ -282,6 +297,11 @@ void conn_listener_free(struct conn_listener *l)
     }
     if (!l->evl_detached)
         evconnlistener_free(l->evl);
+    while (l->pending) { /* handshakes under way: nobody will take them now */
+        struct bufferevent *bev = l->pending->bev;
+        pending_unlink(l->pending);
+        bufferevent_free(bev);
+    }
     event_free(l->resume);
     free(l);
 }

@@ -66,6 +66,7 @@ int conn_listener_port(const struct conn_listener *l);
  * then owns (and frees) the evconnlistener; conn_listener_free frees only the rest. */
 struct evconnlistener *conn_listener_evconnlistener(struct conn_listener *l);
 void conn_listener_detach(struct conn_listener *l);
+/* Stops listening and frees the TLS handshakes still under way (the service never saw them). */
 void conn_listener_free(struct conn_listener *l);
 
 /* A server connection's bufferevent for a socket that is set later (bufferevent_setfd):
