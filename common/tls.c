@@ -462,6 +462,22 @@ void tls_ctx_stats(const struct tls_ctx *ctx, struct tls_stats *out)
     *out = ctx->stats;
 }
 
+const char *tls_suite_openssl_name(const char *suite)
+{
+    static const char *const names[][2] = {
+        {"TLS-ECDHE-ECDSA-WITH-AES-128-GCM-SHA256", "ECDHE-ECDSA-AES128-GCM-SHA256"},
+        {"TLS-ECDHE-ECDSA-WITH-AES-256-GCM-SHA384", "ECDHE-ECDSA-AES256-GCM-SHA384"},
+        {"TLS-ECDHE-RSA-WITH-AES-128-GCM-SHA256", "ECDHE-RSA-AES128-GCM-SHA256"},
+        {"TLS-ECDHE-RSA-WITH-AES-256-GCM-SHA384", "ECDHE-RSA-AES256-GCM-SHA384"},
+        {"TLS-ECDHE-ECDSA-WITH-CHACHA20-POLY1305-SHA256", "ECDHE-ECDSA-CHACHA20-POLY1305"},
+        {"TLS-ECDHE-RSA-WITH-CHACHA20-POLY1305-SHA256", "ECDHE-RSA-CHACHA20-POLY1305"},
+    };
+    for (size_t i = 0; suite && i < sizeof names / sizeof names[0]; i++)
+        if (strcmp(suite, names[i][0]) == 0)
+            return names[i][1];
+    return suite;
+}
+
 bool tls_cn_allowed(const char *cn, char *const *allowed, size_t n)
 {
     if (n == 0)

@@ -171,4 +171,9 @@ void tls_ctx_stats(const struct tls_ctx *ctx, struct tls_stats *out);
 /* Exact-match allow-list check; an empty list allows everyone. */
 bool tls_cn_allowed(const char *cn, char *const *allowed, size_t n);
 
+/* OpenSSL's name of a suite we offer, given mbedTLS's ("TLS-ECDHE-ECDSA-WITH-AES-128-GCM-SHA256"
+ * -> "ECDHE-ECDSA-AES128-GCM-SHA256"): what MySQL servers show in Ssl_cipher and MySQL clients
+ * print. Any other name comes back as given. */
+const char *tls_suite_openssl_name(const char *suite);
+
 #endif

@@ -379,7 +379,8 @@ static void fill_tls(struct session *s)
     struct exec_session *ex = &s->ex;
     ex->tls = true;
     snprintf(ex->tls_version, sizeof ex->tls_version, "%s", p->version);
-    snprintf(ex->tls_cipher, sizeof ex->tls_cipher, "%s", p->suite);
+    /* MySQL servers and clients name suites as OpenSSL does */
+    snprintf(ex->tls_cipher, sizeof ex->tls_cipher, "%s", tls_suite_openssl_name(p->suite));
     ex->cert_verified = p->cert_verified;
     snprintf(ex->subject, sizeof ex->subject, "%s", p->subject);
     snprintf(ex->issuer, sizeof ex->issuer, "%s", p->issuer);

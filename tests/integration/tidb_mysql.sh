@@ -28,8 +28,13 @@ MUTUAL=(--ssl-ca="$MYCERTS/ca.pem" --ssl-cert="$MYCERTS/client.pem" --ssl-key="$
 check_output "one-way TLS: the session's SHOW STATUS shows TLS 1.2 and its cipher" \
     'Ssl_version	TLSv1\.2' my "$MY" root "${ONEWAY[@]}" -e "SHOW STATUS LIKE 'Ssl%'"
 check_output "... and Ssl_cipher, Ssl_server_not_before/after, Ssl_verify_mode" \
-    'Ssl_cipher	TLS-ECDHE-.*Ssl_server_not_after	[A-Z][a-z]{2} .* GMT.*Ssl_server_not_before	.*Ssl_verify_mode	5' \
+    'Ssl_cipher	ECDHE-.*Ssl_server_not_after	[A-Z][a-z]{2} .* GMT.*Ssl_server_not_before	.*Ssl_verify_mode	5' \
     bash -c "$(declare -f my); my $MY root ${ONEWAY[*]} -e \"SHOW STATUS LIKE 'Ssl%'\" | tr '\n' ' '"
+check_output "... its Ssl_cipher is the suite the mariadb client says it uses, in OpenSSL's name" \
+    '^same ECDHE-ECDSA-[A-Z0-9-]+$' bash -c "$(declare -f my)
+    server=\$(my $MY root ${ONEWAY[*]} -N -e \"SHOW STATUS LIKE 'Ssl_cipher'\" | cut -f2)
+    client=\$(my $MY root ${ONEWAY[*]} -e 'status' | sed -n 's/.*Cipher in use is //p')
+    [ -n \"\$server\" ] && [ \"\$server\" = \"\$client\" ] && echo \"same \$server\" || echo \"server '\$server' client '\$client'\""
 check_output "SHOW VARIABLES LIKE '%ssl%' shows have_ssl and the configured files" \
     "have_ssl	YES.*ssl_cert	$MYCERTS/server.pem" \
     bash -c "$(declare -f my); my $MY root ${ONEWAY[*]} -e \"SHOW VARIABLES LIKE '%ssl%'\" | tr '\n' ' '"

@@ -425,6 +425,17 @@ static void test_cn_allowed(void **state)
     assert_true(tls_cn_allowed("anything", NULL, 0));
 }
 
+static void test_suite_openssl_name(void **state)
+{
+    (void)state;
+    assert_string_equal(tls_suite_openssl_name("TLS-ECDHE-ECDSA-WITH-AES-128-GCM-SHA256"),
+                        "ECDHE-ECDSA-AES128-GCM-SHA256");
+    assert_string_equal(tls_suite_openssl_name("TLS-ECDHE-RSA-WITH-CHACHA20-POLY1305-SHA256"),
+                        "ECDHE-RSA-CHACHA20-POLY1305");
+    assert_string_equal(tls_suite_openssl_name("TLS-RSA-WITH-NULL-MD5"), "TLS-RSA-WITH-NULL-MD5");
+    assert_null(tls_suite_openssl_name(NULL));
+}
+
 static void test_ctx_errors(void **state)
 {
     (void)state;
@@ -1879,6 +1890,7 @@ int main(int argc, char **argv)
 {
     const struct CMUnitTest tests[] = {
         cmocka_unit_test(test_cn_allowed),
+        cmocka_unit_test(test_suite_openssl_name),
         cmocka_unit_test(test_ctx_errors),
         cmocka_unit_test(test_good_handshake_loopback),
         cmocka_unit_test(test_good_handshake_pair_and_garbage),
