@@ -28,11 +28,18 @@ static int parse_bool(const char *s, bool *v)
     return -1;
 }
 
+/* How a flag is typed: --name, or -P for a one-letter name (TiDB's -P). */
+static const char *dashes(const struct flag *f)
+{
+    return f->name[1] ? "--" : "-";
+}
+
 static int set_bool(const struct flag *f, const char *value, char *err, size_t errlen)
 {
     bool v = true;
     if (value && parse_bool(value, &v) != 0) {
-        snprintf(err, errlen, "flag --%s takes true or false, not '%s'", f->name, value);
+        snprintf(err, errlen, "flag %s%s takes true or false, not '%s'", dashes(f), f->name,
+                 value);
         return -1;
     }
     if (f->set)
@@ -64,7 +71,7 @@ static int take_flag(const struct flag *table, size_t n, int argc, char **argv, 
     const char *value = eq ? eq + 1 : NULL;
     if (!value) {
         if (*i >= argc) {
-            snprintf(err, errlen, "flag %s%s needs a value", f->name[1] ? "--" : "-", f->name);
+            snprintf(err, errlen, "flag %s%s needs a value", dashes(f), f->name);
             return -1;
         }
         value = argv[(*i)++];
@@ -95,8 +102,7 @@ void flags_usage(FILE *out, const struct flag *table, size_t n)
 {
     for (size_t i = 0; i < n; i++) {
         const struct flag *f = &table[i];
-        /* a one-letter name is written as its users type it (TiDB's -P) */
-        int w = fprintf(out, "  %s%s", f->name[1] ? "--" : "-", f->name);
+        int w = fprintf(out, "  %s%s", dashes(f), f->name);
         if (f->alias)
             w += fprintf(out, ", -%c", f->alias);
         if (!f->is_bool)

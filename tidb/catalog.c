@@ -10,6 +10,7 @@
 #include <string.h>
 #include <strings.h>
 
+#include "log.h"
 #include "tablecodec.h"
 
 #define AUTO_ID_STEP 1000
@@ -483,15 +484,11 @@ static int delete_range(struct catalog *c, const uint8_t *start, size_t slen, co
         size_t n;
         if (kvb_scan(c->kv, start, slen, end, elen, SCAN_PAGE, &p, &n, err, errlen) != 0)
             return -1;
-        int rc = 0;
-        struct rpc_buf *keys = n ? calloc(n, sizeof *keys) : NULL;
-        if (n && !keys) {
-            snprintf(err, errlen, "out of memory");
-            rc = -1;
-        }
+        struct rpc_buf *keys = calloc(n ? n : 1, sizeof *keys);
+        int rc = keys ? 0 : errorf(err, errlen, "out of memory");
         for (size_t i = 0; keys && i < n; i++)
             keys[i] = (struct rpc_buf){p[i].key, p[i].klen};
-        if (keys)
+        if (keys && n)
             rc = kvb_batch_delete(c->kv, keys, n, err, errlen);
         free(keys);
         kvb_pairs_free(p, n);

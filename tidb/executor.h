@@ -12,8 +12,8 @@
  *   handle; otherwise a hidden handle comes from the table's auto-increment sequence and the
  *   primary key is a unique index. INSERT writes each statement's rows and index entries in
  *   one atomic raw_batch_put; DELETE removes rows and their index entries with
- *   raw_batch_delete, up to 1000 keys a call. Reads by primary key (=, IN, BETWEEN, ranges) get or scan only
- *   the keys they need; anything else scans the table's rows and filters.
+ *   raw_batch_delete, up to 1000 keys a call (a row's keys always in one). Reads by primary
+ *   key (=, IN, BETWEEN, ranges) get or scan only the keys they need; anything else scans the table's rows and filters.
  * - executor_use is COM_INIT_DB (and USE): checks the database exists (1049).
  * - s->db is the session's current database (updated by USE); the rest of s is read-only.
  */

@@ -54,6 +54,18 @@ static enum rpc_status check_peer(const struct conn_peer *peer, const struct rpc
     return RPC_UNAUTHENTICATED;
 }
 
+/* Every step-th field (from the first) is a key and must not be empty; else answered. */
+static bool keys_present(struct rpc_call *call, const struct rpc_frame *req, size_t step)
+{
+    for (size_t i = 0; i < req->nfields; i += step) {
+        if (req->fields[i].len == 0) {
+            rpc_reply(call, RPC_BAD_REQUEST, "a key must not be empty", NULL, 0);
+            return false;
+        }
+    }
+    return true;
+}
+
 static bool has_args(struct rpc_call *call, const struct rpc_frame *req, size_t n)
 {
     if (req->nfields != n) {
@@ -63,13 +75,7 @@ static bool has_args(struct rpc_call *call, const struct rpc_frame *req, size_t 
         rpc_reply(call, RPC_BAD_REQUEST, msg, NULL, 0);
         return false;
     }
-    for (size_t i = 0; i < n; i += 2) { /* keys: the even fields of every method */
-        if (req->fields[i].len == 0) {
-            rpc_reply(call, RPC_BAD_REQUEST, "a key must not be empty", NULL, 0);
-            return false;
-        }
-    }
-    return true;
+    return keys_present(call, req, 2); /* keys: the even fields of these methods */
 }
 
 static void write_done(int status, const char *err, void *arg)
@@ -213,12 +219,8 @@ static void raw_batch_delete(struct rpc_call *call, const struct rpc_frame *req,
         rpc_reply(call, RPC_BAD_REQUEST, "raw_batch_delete takes keys", NULL, 0);
         return;
     }
-    for (size_t i = 0; i < req->nfields; i++) { /* every field is a key */
-        if (req->fields[i].len == 0) {
-            rpc_reply(call, RPC_BAD_REQUEST, "a key must not be empty", NULL, 0);
-            return;
-        }
-    }
+    if (!keys_present(call, req, 1)) /* every field is a key */
+        return;
     struct kv_op *ops = calloc(req->nfields, sizeof *ops);
     if (!ops) {
         rpc_reply(call, RPC_INTERNAL, "out of memory", NULL, 0);

@@ -1,5 +1,5 @@
-/* tikv_kv.h — TiKV's KV service on --addr: raw get, put, delete, scan, batch put and delete over the
- * framed RPC (common/rpc.h), on the local engine (kv_engine.h), with real TiKV's CN check.
+/* tikv_kv.h — TiKV's KV service on --addr: raw get, put, delete, scan, batch put and batch
+ * delete over the framed RPC (common/rpc.h), on the local engine (kv_engine.h), with real TiKV's CN check.
  *
  * Contract (methods; arguments and results are byte strings, keys never empty):
  *   raw_get    [key]                        OK [value] | NOT_FOUND "key not found"

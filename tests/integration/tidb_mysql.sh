@@ -108,6 +108,7 @@ check_output "an unsupported statement gets an ERR and the session goes on" \
     "ERROR 1235.*still here" bash -c "$(declare -f my); printf '%s\n' 'SELECT * FROM items JOIN items b;' \"SELECT 'still here';\" | my $MY ${R[*]} --force shop 2>&1 | tr '\n' ' '; true"
 # --- many rows: DELETE and DROP TABLE go to TiKV in batches of at most 1000 keys
 KEYS_BEFORE=$(status_num "$ST" key_count)
+[ -n "$KEYS_BEFORE" ] || fail "TiKV's /status gives its key_count"
 big_rows() { seq "$1" "$2" | sed "s/.*/(&, 'u&')/" | paste -sd,; }
 check_output "2500 rows with a unique secondary index" '^2500$' my "$MY" "${R[@]}" -N shop -e \
     "CREATE TABLE big (id INT PRIMARY KEY, u VARCHAR(20), UNIQUE KEY uu (u)); INSERT INTO big VALUES $(big_rows 1 2500); SELECT COUNT(*) FROM big"
